@@ -1,0 +1,77 @@
+# The book's commands. `make book` and `make test` do all the set-up on a fresh machine
+# (Python 3.10+ and make): they create .venv, install the pinned requirements and mlbook.
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+URL     ?=
+
+.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser
+
+help:
+	@echo "make book      build the site into _build/html (executes changed chapters)"
+	@echo "make test      build the book, then run the whole test suite"
+	@echo "make lab       open the chapters in JupyterLab"
+	@echo "make bench     time every chapter against its budget"
+	@echo "make serve     serve _build/html on http://127.0.0.1:8000"
+	@echo "make set-repo URL=https://github.com/you/repo   set the repository URL everywhere"
+	@echo "make clean     remove _build (clean-all also removes .venv)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "==> [1/3] creating the virtual environment $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> [2/3] installing the pinned requirements (requirements.txt)"
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
+	@echo "==> [3/3] installing mlbook from code/"
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+book: install
+	@echo "==> building the book: every changed chapter executes, unchanged ones come from the cache"
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . --warningiserror --keep-going || exit 1; \
+	echo "==> book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+
+# A Chromium for the browser tests: the system's (Debian: apt-get install chromium) if there
+# is one, otherwise the one Playwright downloads.
+browser: install
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	    || [ -n "$$MLBOOK_CHROMIUM" ] \
+	    || ls $${PLAYWRIGHT_BROWSERS_PATH:-$$HOME/.cache/ms-playwright}/chromium* >/dev/null 2>&1; then \
+	  echo "==> Chromium found"; \
+	else \
+	  echo "==> no Chromium found: fetching Playwright's"; \
+	  $(BIN)/python -m playwright install chromium; \
+	fi
+
+test: book browser
+	@echo "==> running the test suite"
+	$(BIN)/python -m pytest
+
+lab: install
+	$(BIN)/jupyter lab chapters/
+
+bench: install
+	$(BIN)/python benchmarks/chapter_times.py
+
+serve:
+	$(PYTHON) -m http.server --directory _build/html --bind 127.0.0.1 8000
+
+set-repo: install
+	@test -n "$(URL)" || { echo "usage: make set-repo URL=https://github.com/you/repo"; exit 2; }
+	$(BIN)/python scripts/set_repo.py "$(URL)"
+
+freeze: install
+	@{ head -n 2 requirements.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+
+clean:
+	rm -rf _build
+
+clean-all: clean
+	rm -rf $(VENV)

@@ -1,0 +1,14 @@
+"""mlbook: the code behind *Machine Learning, Interactively*.
+
+One module (or sub-package) per part of the book, each readable next to its chapter:
+
+=========================  ==========================================================
+module                     chapter
+=========================  ==========================================================
+``mlbook.estimation``      1  Maximum likelihood vs Bayesian estimation
+``mlbook.widgets``         every chapter: sliders that work live and on the static site
+``mlbook.plotting``        every chapter: one figure style
+=========================  ==========================================================
+"""
+
+__version__ = "0.1.0"
