@@ -47,6 +47,10 @@ MAX_FRAMES = 200
 #: Most bytes one widget's frames may take in the page (base64 as embedded).
 MAX_BYTES = 1_500_000
 
+# Inline styles, so the static view looks the same on the site, in JupyterLab and nbviewer.
+_CONTROLS_STYLE = "display:flex;flex-wrap:wrap;gap:0.3em 1.5em;margin:0.4em 0;font-size:0.9em"
+_LABEL_STYLE = "display:inline-flex;align-items:center;gap:0.5em"
+
 
 @dataclass(frozen=True)
 class Control:
@@ -203,12 +207,13 @@ class Explorer:
             c = self.controls[name]
             label = html.escape(c.label or name)
             rows.append(
-                f'<label class="mlbook-control">'
+                f'<label class="mlbook-control" style="{_LABEL_STYLE}">'
                 f'<span class="mlbook-control-name">{label}</span>'
                 f'<input type="range" min="0" max="{len(c.values) - 1}" step="1" '
                 f'value="{c.default_index}" data-control="{html.escape(name)}" '
-                f'aria-label="{label}">'
-                f'<output>{html.escape(c.format(c.default))}</output></label>')
+                f'aria-label="{label}" style="width:9em">'
+                f'<output style="min-width:3em;font-variant-numeric:tabular-nums">'
+                f'{html.escape(c.format(c.default))}</output></label>')
         labels = {n: self.controls[n].labels for n in names}
         alt = html.escape("Figure for " + ", ".join(
             f"{n} = {self.controls[n].format(self.controls[n].default)}" for n in names))
@@ -230,8 +235,8 @@ class Explorer:
             "})();")
         return (
             f'<div class="mlbook-explorer" id="{uid}" data-frames="{len(frames)}">'
-            f'<div class="mlbook-controls">{"".join(rows)}</div>'
-            f'<img class="mlbook-frame" data-frame="{start}" alt="{alt}" '
+            f'<div class="mlbook-controls" style="{_CONTROLS_STYLE}">{"".join(rows)}</div>'
+            f'<img class="mlbook-frame" data-frame="{start}" alt="{alt}" style="max-width:100%" '
             f'src="data:image/png;base64,{frames[start]}">'
             f"<script>{script}</script></div>")
 
