@@ -1,0 +1,43 @@
+"""Reinforcement learning: the code behind chapters 3-5.
+
+=============================  ===========================================================
+module                         what it holds
+=============================  ===========================================================
+:mod:`mlbook.rl.mdp`           :class:`FiniteMDP` (``P`` ``(S, A, S)``, ``R`` ``(S, A)``,
+                               ``gamma``) and policies as ``(S, A)`` arrays
+:mod:`mlbook.rl.gridworld`     :class:`GridWorld`, a Gymnasium environment, and its drawing
+:mod:`mlbook.rl.episodes`      sampling a trajectory under a policy; discounted returns
+:mod:`mlbook.rl.planning`      policy evaluation (closed form, iterative), value, policy
+                               and truncated policy iteration, greedy policies
+:mod:`mlbook.rl.examples`      textbook MDPs with published values to check against
+=============================  ===========================================================
+
+Importing this package registers the grid world with Gymnasium as
+``"mlbook/GridWorld-v0"``, so ``gymnasium.make("mlbook/GridWorld-v0")`` works.
+"""
+
+import gymnasium as _gym
+
+from .episodes import Episode, discounted_return, discounted_returns, sample_episode
+from .examples import (SUTTON_BARTO_OPTIMAL_VALUES, SUTTON_BARTO_RANDOM_VALUES,
+                       ZHAO_OPTIMAL_VALUES, sutton_barto_gridworld)
+from .gridworld import ACTION_NAMES, ACTIONS, GridWorld, plot_gridworld, policy_from_arrows
+from .mdp import FiniteMDP, check_policy, deterministic_policy, uniform_policy
+from .planning import (EvaluationResult, PlanningResult, action_values,
+                       evaluate_policy_exact, evaluate_policy_iterative, greedy_policy,
+                       policy_iteration, truncated_policy_iteration, value_iteration)
+
+GRIDWORLD_ID = "mlbook/GridWorld-v0"
+if GRIDWORLD_ID not in _gym.registry:
+    _gym.register(id=GRIDWORLD_ID, entry_point="mlbook.rl.gridworld:GridWorld")
+
+__all__ = [
+    "ACTIONS", "ACTION_NAMES", "Episode", "EvaluationResult", "FiniteMDP", "GRIDWORLD_ID",
+    "GridWorld", "PlanningResult", "SUTTON_BARTO_OPTIMAL_VALUES",
+    "SUTTON_BARTO_RANDOM_VALUES", "action_values", "check_policy", "deterministic_policy",
+    "discounted_return", "discounted_returns", "evaluate_policy_exact",
+    "evaluate_policy_iterative", "greedy_policy", "plot_gridworld", "policy_from_arrows",
+    "policy_iteration",
+    "sample_episode", "sutton_barto_gridworld", "truncated_policy_iteration",
+    "uniform_policy", "value_iteration", "ZHAO_OPTIMAL_VALUES",
+]
