@@ -6,7 +6,8 @@ One module (or sub-package) per part of the book, each readable next to its chap
 module                     chapter
 =========================  ==========================================================
 ``mlbook.estimation``      1  Maximum likelihood vs Bayesian estimation
-``mlbook.rl``              3-5  Reinforcement learning: grid world, MDPs, planning, episodes
+``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, episodes
+``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style
 =========================  ==========================================================

@@ -1,0 +1,555 @@
+"""Stochastic approximation: incremental means, Robbins-Monro and stochastic gradient descent.
+
+The code behind chapter 5, *Stochastic approximation: Robbins-Monro and stochastic gradient
+descent*. Equation (5.n) in the docstrings is the n-th numbered equation of the chapter:
+
+* (5.1)  the sample mean ``w[k+1] = (x[1] + ... + x[k]) / k``;
+* (5.2)  the incremental mean, ``w[k+1] = w[k] - (1/k) (w[k] - x[k])``;
+* (5.3)  the same update with a general step size ``a[k]``;
+* (5.4)  a noisy observation ``g~(w, eta) = g(w) + eta`` of the function ``g``;
+* (5.5)  the Robbins-Monro iteration ``w[k+1] = w[k] - a[k] g~(w[k], eta[k])``;
+* (5.6)  the step-size conditions ``sum a[k] = inf`` and ``sum a[k]**2 < inf``;
+* (5.7)  ``w[n+1] - w[1] = -sum_k a[k] g~(w[k], eta[k])``, why the first condition matters;
+* (5.8)  the least-squares objective ``J(w) = 1/(2n) ||X w - y||**2``;
+* (5.9)  its gradient ``(1/n) X^T (X w - y)`` and Hessian ``(1/n) X^T X``;
+* (5.10) (stochastic, mini-batch, batch) gradient descent on ``J``;
+* (5.11) the relative error of a stochastic gradient.
+
+Step sizes are first-class objects (:class:`Constant`, :class:`Harmonic`, :class:`Power`):
+small frozen dataclasses that one calls with the iteration index ``k = 1, 2, ...`` (an int or
+an integer array) and that know whether they satisfy the conditions (5.6).
+
+Sources: H. Robbins and S. Monro, "A stochastic approximation method", *Annals of
+Mathematical Statistics* 22 (1951); J. R. Blum, "Approximation methods which converge with
+probability one", *Annals of Mathematical Statistics* 25 (1954); S. Zhao, *Mathematical
+Foundations of Reinforcement Learning* (2025), chapter 6; L. Bottou, F. E. Curtis and
+J. Nocedal, "Optimization methods for large-scale machine learning", *SIAM Review* 60 (2018).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike
+from tqdm.auto import tqdm
+
+__all__ = [
+    "StepSize", "Constant", "Harmonic", "Power",
+    "incremental_mean", "robbins_monro", "additive_noise",
+    "make_least_squares", "least_squares_solution", "least_squares_loss",
+    "least_squares_gradient", "gradient_relative_error", "descent_fraction",
+    "gradient_descent", "batch_gd", "minibatch_gd", "sgd",
+]
+
+#: Loops with at least this many iterations show a tqdm progress bar (``progress=None``).
+PROGRESS_MIN_STEPS = 200_000
+
+#: A noisy observation of ``g``: ``noisy_g(w, rng) -> g(w) + noise``, same shape as ``w``.
+NoisyFunction = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+# ---- argument checks -----------------------------------------------------------------------
+
+def _check_real(name: str, value: object, *, positive: bool = False,
+                nonnegative: bool = False) -> float:
+    """A finite real number (``bool`` and strings refused), optionally > 0 or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} "
+                         f"of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive (> 0), got {value!r}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be non-negative (>= 0), got {value!r}")
+    return value
+
+
+def _check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (``bool`` refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _rng(rng: int | np.random.Generator | None) -> np.random.Generator:
+    """A Generator from a seed or a Generator. ``None`` means seed 0: every run is seeded."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
+        raise ValueError(f"rng must be a non-negative integer seed or a numpy Generator, "
+                         f"got {rng!r}")
+    return np.random.default_rng(int(rng))
+
+
+def _iterations(steps: int, progress: bool | None, desc: str):
+    show = steps >= PROGRESS_MIN_STEPS if progress is None else bool(progress)
+    return tqdm(range(1, steps + 1), desc=desc, disable=not show, leave=False)
+
+
+# ---- step sizes ----------------------------------------------------------------------------
+
+class StepSize(ABC):
+    """A step-size schedule ``k -> a[k]`` for ``k = 1, 2, 3, ...``.
+
+    Call it with an int (returns a float) or an integer array of any shape (returns a float
+    array of that shape). ``k`` must be >= 1: the chapter counts iterations from 1.
+    """
+
+    def __call__(self, k: ArrayLike) -> float | np.ndarray:
+        arr = np.asarray(k)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            if not (np.issubdtype(arr.dtype, np.floating)
+                    and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+                raise ValueError(f"step index k must be an integer (or integer array) >= 1, "
+                                 f"got {k!r}")
+        if arr.size and np.min(arr) < 1:
+            raise ValueError(f"step index k must be >= 1 (iterations are counted from 1), "
+                             f"got a minimum of {np.min(arr)!r}")
+        out = self._values(arr.astype(float))
+        return float(out) if out.ndim == 0 else out
+
+    @abstractmethod
+    def _values(self, k: np.ndarray) -> np.ndarray:
+        """``a[k]`` for a float array ``k`` of valid indices."""
+
+    @property
+    @abstractmethod
+    def sum_diverges(self) -> bool:
+        """Whether ``sum_k a[k] = inf`` (first condition of (5.6))."""
+
+    @property
+    @abstractmethod
+    def square_summable(self) -> bool:
+        """Whether ``sum_k a[k]**2 < inf`` (second condition of (5.6))."""
+
+    @property
+    def satisfies_robbins_monro(self) -> bool:
+        """Both step-size conditions (5.6) hold."""
+        return self.sum_diverges and self.square_summable
+
+    def partial_sum(self, n: int, power: int = 1) -> float:
+        """``sum_{k=1}^{n} a[k]**power``: how far the iterate can travel in ``n`` steps."""
+        n = _check_count("n", n)
+        power = _check_count("power", power)
+        return float(np.sum(self(np.arange(1, n + 1)) ** power))
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """A short formula for legends, e.g. ``'a_k = 0.5/k^0.75'``."""
+
+
+@dataclass(frozen=True)
+class Constant(StepSize):
+    """``a[k] = a`` for every ``k``: never settles, since ``sum a**2 = inf``."""
+
+    a: float = 0.1  # the step size, > 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "a", _check_real("Constant step size a", self.a, positive=True))
+
+    def _values(self, k: np.ndarray) -> np.ndarray:
+        return np.full_like(k, self.a)
+
+    sum_diverges = property(lambda self: True)
+    square_summable = property(lambda self: False)
+
+    @property
+    def label(self) -> str:
+        return f"$a_k = {self.a:g}$"
+
+
+@dataclass(frozen=True)
+class Harmonic(StepSize):
+    """``a[k] = 1/k``: the schedule that turns (5.3) into the sample mean (5.2)."""
+
+    def _values(self, k: np.ndarray) -> np.ndarray:
+        return 1.0 / k
+
+    sum_diverges = property(lambda self: True)
+    square_summable = property(lambda self: True)
+
+    @property
+    def label(self) -> str:
+        return "$a_k = 1/k$"
+
+
+@dataclass(frozen=True)
+class Power(StepSize):
+    """``a[k] = c / k**alpha``, with ``c > 0`` and ``alpha >= 0``.
+
+    ``alpha = 0`` is a constant step, ``alpha = 1`` with ``c = 1`` is :class:`Harmonic`.
+    The conditions (5.6) hold exactly when ``1/2 < alpha <= 1``: the sum diverges for
+    ``alpha <= 1`` and the sum of squares converges for ``alpha > 1/2``.
+    """
+
+    c: float = 1.0      # scale, > 0 (the first step's size)
+    alpha: float = 1.0  # decay exponent, >= 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "c", _check_real("Power schedule c", self.c, positive=True))
+        object.__setattr__(self, "alpha",
+                           _check_real("Power schedule alpha", self.alpha, nonnegative=True))
+
+    def _values(self, k: np.ndarray) -> np.ndarray:
+        return self.c / k ** self.alpha
+
+    @property
+    def sum_diverges(self) -> bool:
+        return self.alpha <= 1
+
+    @property
+    def square_summable(self) -> bool:
+        return self.alpha > 0.5
+
+    @property
+    def label(self) -> str:
+        return f"$a_k = {self.c:g}/k^{{{self.alpha:g}}}$"
+
+
+def _check_schedule(schedule: object) -> StepSize:
+    if not isinstance(schedule, StepSize):
+        raise ValueError("schedule must be a StepSize such as Constant(0.1), Harmonic() or "
+                         f"Power(c=1, alpha=0.75), got {schedule!r}")
+    return schedule
+
+
+# ---- mean estimation -----------------------------------------------------------------------
+
+def incremental_mean(samples: ArrayLike, schedule: StepSize | None = None,
+                     w1: ArrayLike = 0.0, *, progress: bool | None = None) -> np.ndarray:
+    """Running estimates of a mean, updated one sample at a time, eq. (5.2)/(5.3).
+
+    ``w[k+1] = w[k] - a[k] (w[k] - x[k])`` for ``k = 1..n``. With the default schedule
+    ``a[k] = 1/k`` (eq. 5.2) the first step overwrites ``w1`` and ``w[k+1]`` is exactly the
+    sample mean of ``x[1..k]``; other schedules give weighted means (a constant step gives
+    an exponential moving average).
+
+    Parameters
+    ----------
+    samples
+        Shape ``(n, ...)``: ``n >= 1`` samples along axis 0; any trailing axes are
+        independent streams (for example ``(n, paths)``), all updated at once.
+    schedule
+        The step sizes ``a[k]``; ``None`` means :class:`Harmonic` (``1/k``).
+    w1
+        The initial guess, broadcastable to ``samples.shape[1:]``.
+    progress
+        Show a tqdm bar; ``None`` shows one for at least :data:`PROGRESS_MIN_STEPS` samples.
+
+    Returns
+    -------
+    ndarray, shape ``(n, ...)``
+        Row ``k-1`` is ``w[k+1]``, the estimate after seeing ``k`` samples; the last row is
+        the final estimate (the sample mean for ``1/k``).
+    """
+    x = np.asarray(samples, dtype=float)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"samples must have at least one sample along axis 0, "
+                         f"got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples must be finite (no NaN or inf)")
+    schedule = Harmonic() if schedule is None else _check_schedule(schedule)
+    a = schedule(np.arange(1, x.shape[0] + 1))          # (n,)
+    w = np.broadcast_to(np.asarray(w1, dtype=float), x.shape[1:]).copy()
+    out = np.empty_like(x)
+    for k in _iterations(x.shape[0], progress, "incremental mean"):
+        w = w - a[k - 1] * (w - x[k - 1])                 # eq. (5.3)
+        out[k - 1] = w
+    return out
+
+
+# ---- Robbins-Monro ---------------------------------------------------------------------------
+
+def additive_noise(g: Callable[[np.ndarray], np.ndarray], noise_std: float) -> NoisyFunction:
+    """Observations ``g~(w, eta) = g(w) + eta`` with ``eta ~ N(0, noise_std**2)``, eq. (5.4).
+
+    ``g`` maps an array of iterates to an array of the same shape. Returns the function
+    ``noisy_g(w, rng)`` that :func:`robbins_monro` calls; ``noise_std`` must be >= 0.
+    """
+    if not callable(g):
+        raise ValueError(f"g must be a callable g(w) -> array, got {g!r}")
+    std = _check_real("noise_std", noise_std, nonnegative=True)
+
+    def noisy_g(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return g(w) + std * rng.standard_normal(np.shape(w))
+
+    noisy_g.g = g
+    noisy_g.noise_std = std
+    return noisy_g
+
+
+def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, steps: int, *,
+                  paths: int = 1, rng: int | np.random.Generator | None = None,
+                  progress: bool | None = None) -> np.ndarray:
+    """The Robbins-Monro iteration (5.5) for a root of ``g(w) = 0``, on several paths at once.
+
+    ``w[k+1] = w[k] - a[k] * g~(w[k], eta[k])`` for ``k = 1..steps``: only noisy
+    observations of ``g`` are used, never its formula nor its derivative. It converges to
+    the root ``w*`` with probability one when ``g`` is increasing with a bounded gradient,
+    the noise has zero mean and bounded variance, and the schedule meets (5.6).
+
+    Parameters
+    ----------
+    noisy_g
+        ``noisy_g(w, rng) -> array``: one noisy observation of ``g`` at each iterate;
+        ``w`` has shape ``(paths, *shape(w0))`` and the result must have the same shape.
+        Draw all randomness from ``rng`` so the run is reproducible.
+    w0
+        The starting point ``w[1]`` shared by every path: a scalar or an array of shape ``(d,)``.
+    schedule
+        The step sizes ``a[k]`` (:class:`Constant`, :class:`Harmonic`, :class:`Power`).
+    steps
+        Number of updates, >= 1.
+    paths
+        Number of independent sample paths run side by side, >= 1.
+    rng
+        A seed or a ``numpy.random.Generator`` (``None`` means seed 0).
+    progress
+        Show a tqdm bar; ``None`` shows one for runs of at least
+        :data:`PROGRESS_MIN_STEPS` steps.
+
+    Returns
+    -------
+    ndarray, shape ``(steps + 1, paths, *shape(w0))``
+        ``out[k - 1]`` is ``w[k]``; ``out[0]`` is the start and ``out[-1]`` the last iterate.
+    """
+    if not callable(noisy_g):
+        raise ValueError(f"noisy_g must be a callable noisy_g(w, rng) -> array, got {noisy_g!r}")
+    schedule = _check_schedule(schedule)
+    steps = _check_count("steps", steps)
+    paths = _check_count("paths", paths)
+    start = np.asarray(w0, dtype=float)
+    if start.ndim > 1 or not np.all(np.isfinite(start)):
+        raise ValueError(f"w0 must be a finite scalar or a 1-d array, got shape {start.shape}")
+    gen = _rng(rng)
+    a = schedule(np.arange(1, steps + 1))                 # (steps,)
+    out = np.empty((steps + 1, paths) + start.shape)
+    out[0] = start
+    w = out[0].copy()                                     # (paths, *shape(w0))
+    for k in _iterations(steps, progress, "Robbins-Monro"):
+        obs = np.asarray(noisy_g(w, gen), dtype=float)
+        if obs.shape != w.shape:
+            raise ValueError(f"noisy_g must return an array of the iterate's shape {w.shape}, "
+                             f"got shape {obs.shape}")
+        w = w - a[k - 1] * obs                            # eq. (5.5)
+        out[k] = w
+    return out
+
+
+# ---- least squares ---------------------------------------------------------------------------
+
+def _check_data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X must be a non-empty 2-d array (n samples, d features), "
+                         f"got shape {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape (n,) = ({X.shape[0]},) to match X, "
+                         f"got shape {y.shape}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ValueError("X and y must be finite (no NaN or inf)")
+    return X, y
+
+
+def _check_weights(W: ArrayLike, d: int) -> np.ndarray:
+    W = np.asarray(W, dtype=float)
+    if W.ndim == 0 or W.shape[-1] != d:
+        raise ValueError(f"weights must have shape (..., d) with d = {d}, got shape {W.shape}")
+    return W
+
+
+def make_least_squares(n: int = 200, w_true: ArrayLike = (1.0, 2.0), noise_std: float = 0.5,
+                       *, rng: int | np.random.Generator | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded linear-regression data set ``y = X w_true + noise``.
+
+    The first column of ``X`` is all ones (the intercept), the others are uniform on
+    ``[-1, 2]``. Returns ``X`` of shape ``(n, d)`` and ``y`` of shape ``(n,)`` with
+    ``d = len(w_true)``; ``n >= d`` so that the least-squares solution is unique.
+    """
+    w_true = np.asarray(w_true, dtype=float)
+    if w_true.ndim != 1 or w_true.size == 0 or not np.all(np.isfinite(w_true)):
+        raise ValueError(f"w_true must be a finite 1-d array of d >= 1 weights, "
+                         f"got {w_true!r}")
+    d = w_true.size
+    n = _check_count("n", n, minimum=d)
+    std = _check_real("noise_std", noise_std, nonnegative=True)
+    gen = _rng(rng)
+    X = np.ones((n, d))
+    X[:, 1:] = gen.uniform(-1.0, 2.0, size=(n, d - 1))
+    y = X @ w_true + std * gen.standard_normal(n)
+    return X, y
+
+
+def least_squares_solution(X: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """The minimiser ``w*`` of (5.8), from ``numpy.linalg.lstsq``; shape ``(d,)``."""
+    X, y = _check_data(X, y)
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def least_squares_loss(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """``J(w) = 1/(2n) sum_i (x_i . w - y_i)**2``, eq. (5.8), for weights of shape ``(..., d)``.
+
+    Returns an array of shape ``W.shape[:-1]`` (a float for one weight vector).
+    """
+    X, y = _check_data(X, y)
+    W = _check_weights(W, X.shape[1])
+    residual = W @ X.T - y                                 # (..., n)
+    return 0.5 * np.mean(residual ** 2, axis=-1)
+
+
+def least_squares_gradient(W: ArrayLike, X: ArrayLike, y: ArrayLike,
+                           idx: ArrayLike | None = None) -> np.ndarray:
+    """The gradient of (5.8), exact or estimated from a mini-batch, eq. (5.9).
+
+    ``grad J(w) = 1/n sum_i x_i (x_i . w - y_i)``. With ``idx`` of shape ``(..., m)``
+    (the same leading shape as ``W``), the average is over the ``m`` samples ``idx`` picks
+    for each weight vector: that is the stochastic gradient of SGD (``m = 1``) and of
+    mini-batch descent. ``W`` has shape ``(..., d)``; so does the result.
+    """
+    X, y = _check_data(X, y)
+    W = _check_weights(W, X.shape[1])
+    if idx is None:
+        residual = W @ X.T - y                             # (..., n)
+        return residual @ X / X.shape[0]                   # (..., d)
+    idx = np.asarray(idx)
+    if not np.issubdtype(idx.dtype, np.integer) or idx.shape[:-1] != W.shape[:-1] \
+            or idx.ndim == 0 or idx.shape[-1] == 0:
+        raise ValueError(f"idx must be an integer array of shape {W.shape[:-1]} + (m,) "
+                         f"with m >= 1, got shape {idx.shape} and dtype {idx.dtype}")
+    if idx.min() < 0 or idx.max() >= X.shape[0]:
+        raise ValueError(f"idx must index samples 0..{X.shape[0] - 1}")
+    Xb = X[idx]                                            # (..., m, d)
+    residual = np.einsum("...md,...d->...m", Xb, W) - y[idx]   # (..., m)
+    return np.einsum("...m,...md->...d", residual, Xb) / idx.shape[-1]
+
+
+def _per_sample_gradients(W: np.ndarray, X: np.ndarray, y: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of every ``f_i`` at ``W`` (shape ``(..., n, d)``) and their mean ``grad J``."""
+    residual = W @ X.T - y                                 # (..., n)
+    per_sample = residual[..., :, None] * X                # (..., n, d)
+    return per_sample, per_sample.mean(axis=-2)            # (..., n, d), (..., d)
+
+
+def gradient_relative_error(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Relative error of every single-sample gradient at ``W``, eq. (5.11).
+
+    ``delta_i(w) = |grad f_i(w) - grad J(w)| / |grad J(w)|`` with
+    ``f_i(w) = (x_i . w - y_i)**2 / 2``: how far the gradient SGD uses is from the true one,
+    relative to the true one's size. ``W`` has shape ``(..., d)``; returns shape
+    ``(..., n)``, one value per sample (``inf`` at an exact minimiser).
+    """
+    X, y = _check_data(X, y)
+    W = _check_weights(W, X.shape[1])
+    per_sample, full = _per_sample_gradients(W, X, y)
+    num = np.linalg.norm(per_sample - full[..., None, :], axis=-1)
+    den = np.linalg.norm(full, axis=-1)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, np.inf)
+
+
+def descent_fraction(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Share of single-sample gradients at ``W`` that point downhill on ``J`` (5.8).
+
+    The fraction of samples ``i`` with ``grad f_i(w) . grad J(w) > 0``, i.e. for which a
+    small SGD step on sample ``i`` alone decreases ``J``. Every sample with relative error
+    (5.11) below 1 counts, and some with more. ``W`` has shape ``(..., d)``; returns shape
+    ``W.shape[:-1]``, values in ``[0, 1]``.
+    """
+    X, y = _check_data(X, y)
+    W = _check_weights(W, X.shape[1])
+    per_sample, full = _per_sample_gradients(W, X, y)
+    return np.mean(np.einsum("...nd,...d->...n", per_sample, full) > 0, axis=-1)
+
+
+def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int, *,
+                     batch_size: int | None = None, w0: ArrayLike | None = None,
+                     paths: int = 1, replace: bool = True,
+                     rng: int | np.random.Generator | None = None,
+                     progress: bool | None = None) -> np.ndarray:
+    """Batch, mini-batch or stochastic gradient descent on least squares (5.8), eq. (5.10).
+
+    ``w[k+1] = w[k] - a[k] * (1/m) sum_{i in I_k} x_i (x_i . w[k] - y_i)``. It is
+    Robbins-Monro (5.5) with ``g(w) = grad J(w)``, and it is run by :func:`robbins_monro`:
+
+    * ``batch_size=None``: batch gradient descent (BGD), ``I_k`` is every sample;
+    * ``batch_size=m``: mini-batch descent (MBGD), ``I_k`` is ``m`` indices drawn uniformly,
+      with replacement by default (``replace=False`` draws ``m`` distinct ones);
+    * ``batch_size=1``: stochastic gradient descent (SGD).
+
+    Parameters
+    ----------
+    X, y
+        Data of shapes ``(n, d)`` and ``(n,)``.
+    schedule, steps, paths, rng, progress
+        As in :func:`robbins_monro`.
+    batch_size
+        ``None`` for the full batch, or an integer ``1 <= m <= n``.
+    w0
+        Starting weights, shape ``(d,)``; zeros when omitted.
+
+    Returns
+    -------
+    ndarray, shape ``(steps + 1, paths, d)``
+        The iterates, ``out[0]`` being ``w0``.
+    """
+    X, y = _check_data(X, y)
+    n, d = X.shape
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be None (the full batch) or an integer from 1 "
+                             f"to the number of samples n = {n}, got {batch_size!r}")
+        batch_size = int(batch_size)
+    start = np.zeros(d) if w0 is None else np.asarray(w0, dtype=float)
+    if start.shape != (d,):
+        raise ValueError(f"w0 must have shape (d,) = ({d},), got shape {start.shape}")
+
+    if batch_size is None:
+        def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+            return least_squares_gradient(W, X, y)
+    elif replace:
+        def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+            idx = gen.integers(0, n, size=(W.shape[0], batch_size))   # (paths, m)
+            return least_squares_gradient(W, X, y, idx)
+    else:
+        def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+            idx = np.argsort(gen.random((W.shape[0], n)), axis=1)[:, :batch_size]
+            return least_squares_gradient(W, X, y, idx)
+
+    return robbins_monro(noisy_gradient, start, schedule, steps, paths=paths, rng=rng,
+                         progress=progress)
+
+
+def batch_gd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
+             **kwargs) -> np.ndarray:
+    """Batch gradient descent: :func:`gradient_descent` with the full batch every step."""
+    return gradient_descent(X, y, schedule, steps, batch_size=None, **kwargs)
+
+
+def minibatch_gd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
+                 batch_size: int, **kwargs) -> np.ndarray:
+    """Mini-batch gradient descent: :func:`gradient_descent` with ``m = batch_size``."""
+    if batch_size is None:
+        raise ValueError("minibatch_gd needs an integer batch_size from 1 to n; "
+                         "use batch_gd for the full batch")
+    return gradient_descent(X, y, schedule, steps, batch_size=batch_size, **kwargs)
+
+
+def sgd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int, **kwargs) -> np.ndarray:
+    """Stochastic gradient descent: :func:`gradient_descent` with one sample a step."""
+    return gradient_descent(X, y, schedule, steps, batch_size=1, **kwargs)
