@@ -167,9 +167,6 @@ class Explorer:
         grids = [self.controls[n].values for n in names]
         return [dict(zip(names, combo)) for combo in itertools.product(*grids)]
 
-    def default_values(self) -> dict[str, Any]:
-        return {name: c.default for name, c in self.controls.items()}
-
     def _render(self, values: dict[str, Any]) -> bytes:
         fig = self.draw(**values)
         if not isinstance(fig, Figure):
