@@ -6,6 +6,7 @@ One module (or sub-package) per part of the book, each readable next to its chap
 module                     chapter
 =========================  ==========================================================
 ``mlbook.estimation``      1  Maximum likelihood vs Bayesian estimation
+``mlbook.ensemble``        2  Ensemble learning: bagging, AdaBoost, gradient boosting, stacking
 ``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, episodes
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
