@@ -1,0 +1,896 @@
+"""FlashAttention: online softmax, tiling and IO-aware exact attention.
+
+The code behind chapter 10, *FlashAttention: online softmax, tiling and IO-aware attention*.
+It follows T. Dao, D. Y. Fu, S. Ermon, A. Rudra and C. Re, "FlashAttention: Fast and
+Memory-Efficient Exact Attention with IO-Awareness", NeurIPS 2022 (arXiv:2205.14135):
+Algorithm 0 (standard attention), Algorithm 1 (the tiled forward pass), Algorithm 3 (the
+standard backward pass) and Algorithm 4 (the backward pass by recomputation), Theorem 2
+(IO complexity); T. Dao, "FlashAttention-2: Faster Attention with Better Parallelism and
+Work Partitioning", ICLR 2024 (arXiv:2307.08691), Algorithm 1 (query tiles in the outer
+loop, one log-sum-exp statistic per row); and M. Milakov and N. Gimelshein, "Online
+normalizer calculation for softmax" (arXiv:1805.02867).
+
+Equation numbers in the docstrings are the chapter's:
+
+* (10.1)  attention ``S = scale * Q K^T``, ``P = softmax(S)`` row-wise, ``O = P V``;
+* (10.2)  the safe softmax: ``m = max_j x_j``, ``l = sum_j exp(x_j - m)``;
+* (10.3)  the online softmax update of the running max ``m`` and running sum ``l``;
+* (10.4)  the same update carried to an output row ``o``;
+* (10.5)  block sizes from the SRAM size: ``Bc = ceil(M / 4d)``, ``Br = min(Bc, d)``;
+* (10.6)  the tile update of Algorithm 1 (lines 10-12);
+* (10.7)  the backward pass: ``dV``, ``dP``, ``D = rowsum(dO * O)``, ``dS``, ``dQ``, ``dK``;
+* (10.8)  the log-sum-exp statistic ``L = m + log l`` and ``P_ij = exp(S_ij - L_i)``;
+* (10.9)  HBM traffic of standard attention, ``Theta(N d + N^2)``;
+* (10.10) HBM traffic of FlashAttention, ``Theta(N^2 d^2 / M)``.
+
+What "HBM" and "SRAM" mean here. This is PyTorch, so nothing below controls where data
+lives; the code is a *model* of the GPU kernel, written to be read next to the paper. The
+tensors passed in and returned (``Q, K, V, O``, the row statistics, the gradients) play
+the part of HBM, the large slow memory; the tile-sized temporaries of one loop step
+(``Q_i, K_j, V_j, S_ij, P_ij``, ...) play the part of on-chip SRAM. An optional
+:class:`IOCounter` counts every element the algorithm moves between the two, line by line
+as the paper's algorithms say, and :func:`flash_attention_io` / :func:`standard_attention_io`
+give the same counts without running anything. What the code does show for real is the
+memory it allocates: the tiled forward never holds an ``N x N`` tensor, and
+:func:`peak_rss_increase` measures that.
+
+Shapes: ``q`` is ``(..., N_q, d)``, ``k`` and ``v`` are ``(..., N_k, d)`` with the same
+leading (batch, head) dimensions; ``N_q`` and ``N_k`` need not be equal, nor multiples of
+the tile sizes. Causal masking is aligned to the top-left corner, as in
+``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``: query ``r`` sees keys
+``c <= r``. IO counts are in *elements* (multiply by 2 for bytes in fp16/bf16).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import math
+import numbers
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+from tqdm.auto import tqdm
+
+__all__ = [
+    "IOCounter", "LoopOrder",
+    "naive_softmax", "safe_softmax", "online_softmax", "online_softmax_trace",
+    "block_sizes", "sram_footprint", "TileStep", "tile_steps", "tile_schedule",
+    "standard_attention", "standard_attention_backward",
+    "flash_attention_forward", "flash_attention_backward",
+    "FlashAttentionFunction", "flash_attention",
+    "standard_attention_io", "flash_attention_io",
+    "standard_io_bound", "flash_io_bound",
+    "peak_rss_increase", "attention_peak_memory",
+]
+
+#: Which loop is outside: ``"kv_outer"`` is FlashAttention's Algorithm 1 (K, V tiles
+#: outside, Q tiles inside), ``"q_outer"`` is FlashAttention-2's (Q tiles outside).
+LoopOrder = Literal["kv_outer", "q_outer"]
+
+#: Tile sizes used when neither ``block_rows``/``block_cols`` nor ``sram_size`` is given.
+DEFAULT_BLOCK = 64
+
+
+# ---- the HBM traffic counter --------------------------------------------------------------
+
+@dataclass
+class IOCounter:
+    """Elements moved between HBM and on-chip SRAM by one run (or several, accumulated).
+
+    Counts are in elements, not bytes: multiply :attr:`total` by the element size (2 bytes
+    in fp16) for bytes. Pass the same counter to several calls to add their traffic.
+    """
+
+    reads: int = 0   # elements read from HBM into SRAM
+    writes: int = 0  # elements written from SRAM back to HBM
+    tiles: int = 0   # loop steps computing a score tile S_ij (for all batch x heads at once)
+
+    def read(self, *items: Tensor | int) -> None:
+        """Count a load from HBM of each tensor (its ``numel``) or each number of elements."""
+        self.reads += sum(_numel(x) for x in items)
+
+    def write(self, *items: Tensor | int) -> None:
+        """Count a store to HBM of each tensor (its ``numel``) or each number of elements."""
+        self.writes += sum(_numel(x) for x in items)
+
+    @property
+    def total(self) -> int:
+        """Reads plus writes, in elements: the paper's "number of HBM accesses"."""
+        return self.reads + self.writes
+
+    def __add__(self, other: IOCounter) -> IOCounter:
+        if not isinstance(other, IOCounter):
+            return NotImplemented
+        return IOCounter(self.reads + other.reads, self.writes + other.writes,
+                         self.tiles + other.tiles)
+
+
+def _numel(x: Tensor | int) -> int:
+    return x.numel() if isinstance(x, Tensor) else int(x)
+
+
+# ---- argument checks ----------------------------------------------------------------------
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    """An integer (``bool`` refused) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, int, int]:
+    """Check shapes ``(..., N_q, d)``, ``(..., N_k, d)``, ``(..., N_k, d)``; return N_q, N_k, d."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(f"{name} must have shape (..., N, d) with at least 2 dimensions, "
+                             f"got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    if k.shape != v.shape:
+        raise ValueError(f"k and v must have the same shape (..., N_k, d), got k "
+                         f"{tuple(k.shape)} and v {tuple(v.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must have the same head dimension d (last axis), got "
+                         f"q {tuple(q.shape)} (d={q.shape[-1]}) and k {tuple(k.shape)} "
+                         f"(d={k.shape[-1]})")
+    if q.shape[:-2] != k.shape[:-2]:
+        raise ValueError(f"q, k and v must have the same leading (batch, head) dimensions, "
+                         f"got q {tuple(q.shape)} and k, v {tuple(k.shape)}")
+    if not (q.dtype == k.dtype == v.dtype):
+        raise ValueError(f"q, k and v must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.device == k.device == v.device):
+        raise ValueError(f"q, k and v must be on one device, got {q.device}, {k.device}, "
+                         f"{v.device}")
+    n_q, n_k, d = q.shape[-2], k.shape[-2], q.shape[-1]
+    if min(n_q, n_k, d) < 1:
+        raise ValueError(f"sequence lengths and head dimension must be >= 1, got "
+                         f"N_q={n_q}, N_k={n_k}, d={d}")
+    return n_q, n_k, d
+
+
+def _check_scale(scale: float | None, d: int) -> float:
+    if scale is None:
+        return 1.0 / math.sqrt(d)
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) \
+            or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive finite number or None (for 1/sqrt(d)), "
+                         f"got {scale!r}")
+    return float(scale)
+
+
+def _check_order(loop_order: str) -> str:
+    if loop_order not in ("kv_outer", "q_outer"):
+        raise ValueError(f"loop_order must be 'kv_outer' (FlashAttention, Algorithm 1) or "
+                         f"'q_outer' (FlashAttention-2), got {loop_order!r}")
+    return loop_order
+
+
+def _resolve_blocks(block_rows: int | None, block_cols: int | None, sram_size: int | None,
+                    d: int) -> tuple[int, int]:
+    """Tile sizes ``(Br, Bc)``: given directly, or chosen from the SRAM size by eq. (10.5)."""
+    if sram_size is not None:
+        if block_rows is not None or block_cols is not None:
+            raise ValueError("give either sram_size (M, from which Br and Bc are chosen) or "
+                             "block_rows and block_cols (Br, Bc), not both")
+        return block_sizes(sram_size, d)
+    br = DEFAULT_BLOCK if block_rows is None else _check_int("block_rows (Br)", block_rows)
+    bc = DEFAULT_BLOCK if block_cols is None else _check_int("block_cols (Bc)", block_cols)
+    return br, bc
+
+
+# ---- softmax in three passes, two passes, and online ---------------------------------------
+
+def naive_softmax(x: Tensor, *, counter: IOCounter | None = None) -> Tensor:
+    """Softmax over the last axis as the textbook writes it: ``exp(x) / sum(exp(x))``.
+
+    Two passes over ``x`` (one for the sum, one to divide). It overflows once an entry
+    exceeds about 88 in float32 (``exp(89) = inf``): the chapter uses it to show why the
+    safe softmax (10.2) subtracts the maximum. Counts 2 reads and 1 write per element.
+    """
+    counter = counter if counter is not None else IOCounter()
+    denom = torch.exp(x).sum(-1, keepdim=True)            # pass 1: read x
+    out = torch.exp(x) / denom                             # pass 2: read x, write y
+    counter.read(x, x)
+    counter.write(out)
+    return out
+
+
+def safe_softmax(x: Tensor, *, counter: IOCounter | None = None) -> Tensor:
+    """Safe softmax over the last axis, eq. (10.2), in three passes over ``x``.
+
+    Pass 1 finds ``m = max_j x_j``, pass 2 sums ``l = sum_j exp(x_j - m)``, pass 3 writes
+    ``exp(x_j - m) / l``. Every exponent is <= 0, so nothing overflows. Counts 3 reads and
+    1 write per element.
+    """
+    counter = counter if counter is not None else IOCounter()
+    m = x.amax(-1, keepdim=True)                            # pass 1: read x
+    l = torch.exp(x - m).sum(-1, keepdim=True)              # pass 2: read x
+    out = torch.exp(x - m) / l                              # pass 3: read x, write y
+    counter.read(x, x, x)
+    counter.write(out)
+    return out
+
+
+def _finite(m: Tensor) -> Tensor:
+    """``m`` with -inf replaced by 0, so ``exp(x - m)`` is 0 (not nan) when ``x = m = -inf``."""
+    return torch.where(torch.isneginf(m), torch.zeros_like(m), m)
+
+
+def online_softmax(x: Tensor, *, block_size: int = 1,
+                   counter: IOCounter | None = None) -> Tensor:
+    """Online softmax over the last axis, eq. (10.3): max and sum in ONE pass, then divide.
+
+    The first pass walks over ``x`` in blocks of ``block_size`` entries, keeping a running
+    maximum ``m`` and a running sum ``l`` of ``exp(x - m)``; when a block raises the maximum,
+    the sum so far is rescaled by ``exp(m_old - m_new)``. ``block_size=1`` is Milakov and
+    Gimelshein's element-by-element version; larger blocks are how FlashAttention uses it.
+    The second pass writes ``exp(x - m) / l``. Counts 2 reads and 1 write per element.
+    """
+    block_size = _check_int("block_size", block_size)
+    counter = counter if counter is not None else IOCounter()
+    m, l = _online_stats(x, block_size)                     # pass 1: read x once
+    out = torch.exp(x - m[..., None]) / l[..., None]        # pass 2: read x, write y
+    counter.read(x, x)
+    counter.write(out)
+    return out
+
+
+def _online_stats(x: Tensor, block_size: int) -> tuple[Tensor, Tensor]:
+    """Running max and running sum after the whole last axis, eq. (10.3)."""
+    m = x.new_full(x.shape[:-1], -math.inf)
+    l = x.new_zeros(x.shape[:-1])
+    for c0 in range(0, x.shape[-1], block_size):
+        block = x[..., c0:c0 + block_size]
+        m_new = torch.maximum(m, block.amax(-1))
+        block_sum = torch.exp(block - _finite(m_new)[..., None]).sum(-1)
+        l = l * torch.exp(m - _finite(m_new)) + block_sum                  # eq. (10.3)
+        m = m_new
+    return m, l
+
+
+def online_softmax_trace(x: Tensor) -> tuple[Tensor, Tensor]:
+    """The running max ``m_j`` and running sum ``l_j`` after each entry of a 1-D ``x``.
+
+    Returns two tensors of the shape of ``x``: entry ``j`` is the state of eq. (10.3) after
+    seeing ``x_1 .. x_j``. The last entries are the true max and normaliser.
+    """
+    if not isinstance(x, Tensor) or x.ndim != 1 or x.numel() == 0:
+        raise ValueError(f"x must be a non-empty 1-D tensor, got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    ms, ls = torch.empty_like(x), torch.empty_like(x)
+    m, l = x.new_tensor(-math.inf), x.new_tensor(0.0)
+    for j in range(x.numel()):
+        m_new = torch.maximum(m, x[j])
+        l = l * torch.exp(m - m_new) + torch.exp(x[j] - m_new)    # eq. (10.3)
+        m = m_new
+        ms[j], ls[j] = m, l
+    return ms, ls
+
+
+# ---- tiles --------------------------------------------------------------------------------
+
+def block_sizes(sram_size: int, d: int) -> tuple[int, int]:
+    """FlashAttention's tile sizes ``(Br, Bc)`` for an SRAM of ``sram_size`` elements, eq. (10.5).
+
+    ``Bc = ceil(M / 4d)`` so that the K and V tiles (``2 Bc d`` elements) take about half of
+    the SRAM, and ``Br = min(Bc, d)`` so that the Q and O tiles take at most the other half
+    and the ``Br x Bc`` score tile at most ``M / 4``. ``M`` must hold at least one row each of
+    Q, K, V and O, i.e. ``M >= 4d``.
+    """
+    d = _check_int("d", d)
+    sram_size = _check_int("sram_size (M)", sram_size)
+    if sram_size < 4 * d:
+        raise ValueError(f"sram_size (M) = {sram_size} elements is too small to hold one tile: "
+                         f"one row each of Q, K, V and O needs 4*d = {4 * d} elements; use "
+                         f"sram_size >= {4 * d}")
+    bc = math.ceil(sram_size / (4 * d))
+    return min(bc, d), bc
+
+
+def sram_footprint(block_rows: int, block_cols: int, d: int) -> int:
+    """Elements on chip during one tile step: ``K_j, V_j, Q_i, O_i`` and the score tile.
+
+    ``2 Bc d + 2 Br d + Br Bc`` (the length-``Br`` statistics are left out). With the
+    paper's choice (10.5) this is at most ``M / 2 + M / 2 + M / 4``: "up to a constant",
+    as Theorem 2 puts it; a real kernel also reuses the ``S_ij`` buffer for ``P_ij``.
+    """
+    br, bc = _check_int("block_rows (Br)", block_rows), _check_int("block_cols (Bc)", block_cols)
+    d = _check_int("d", d)
+    return 2 * bc * d + 2 * br * d + br * bc
+
+
+def _blocks(n: int, b: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` of the tiles of ``range(n)``; the last may be shorter."""
+    return [(s, min(s + b, n)) for s in range(0, n, b)]
+
+
+def _visible(r1: int, c0: int, is_causal: bool) -> bool:
+    """Whether tile rows ``< r1`` and columns ``>= c0`` have an unmasked entry."""
+    return not is_causal or c0 <= r1 - 1
+
+
+@dataclass(frozen=True)
+class TileStep:
+    """One step of the tiled forward: the score tile ``S_ij`` it computes and its traffic."""
+
+    i: int                    # row tile: rows i*Br .. (i+1)*Br - 1 of Q, O
+    j: int                    # column tile: rows j*Bc .. (j+1)*Bc - 1 of K, V
+    loads: tuple[str, ...]    # blocks read from HBM at this step, e.g. ("K_j", "V_j", "Q_i")
+    stores: tuple[str, ...]   # blocks written to HBM at this step
+    reads: int                # elements read at this step
+    writes: int               # elements written at this step
+
+
+def tile_steps(n_q: int, n_k: int | None = None, d: int = 64, *,
+               block_rows: int | None = None, block_cols: int | None = None,
+               sram_size: int | None = None, is_causal: bool = False,
+               loop_order: LoopOrder = "kv_outer") -> list[TileStep]:
+    """The steps of the tiled forward in the order they run, with what each moves.
+
+    Tile ``(i, j)`` of the ``N_q x N_k`` score matrix covers rows ``i*Br ..`` and columns
+    ``j*Bc ..``. With ``is_causal`` the tiles entirely above the diagonal are skipped (never
+    loaded, never computed). ``loop_order="kv_outer"`` is Algorithm 1 of FlashAttention:
+    ``K_j, V_j`` are loaded when column ``j`` starts and stay on chip while every row tile
+    passes, loading ``Q_i, O_i, l_i, m_i`` and storing ``O_i, l_i, m_i`` at every step.
+    ``"q_outer"`` is FlashAttention-2's order: ``Q_i`` is loaded when row ``i`` starts,
+    ``K_j, V_j`` at every step, and ``O_i, L_i`` are stored once, after the row's last tile.
+    """
+    n_q = _check_int("n_q", n_q)
+    n_k = n_q if n_k is None else _check_int("n_k", n_k)
+    d = _check_int("d", d)
+    br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    _check_order(loop_order)
+    rows, cols = _blocks(n_q, br), _blocks(n_k, bc)
+    steps = []
+    if loop_order == "kv_outer":
+        for j, (c0, c1) in enumerate(cols):
+            first = True
+            for i, (r0, r1) in enumerate(rows):
+                if not _visible(r1, c0, is_causal):
+                    continue
+                b = r1 - r0
+                loads = ("Q_i", "O_i", "l_i", "m_i")
+                reads = 2 * b * d + 2 * b
+                if first:
+                    loads, reads = ("K_j", "V_j") + loads, reads + 2 * (c1 - c0) * d
+                    first = False
+                steps.append(TileStep(i, j, loads, ("O_i", "l_i", "m_i"), reads, b * d + 2 * b))
+    else:
+        for i, (r0, r1) in enumerate(rows):
+            vis = [(j, c0, c1) for j, (c0, c1) in enumerate(cols) if _visible(r1, c0, is_causal)]
+            b = r1 - r0
+            for n, (j, c0, c1) in enumerate(vis):
+                loads, reads = ("K_j", "V_j"), 2 * (c1 - c0) * d
+                if n == 0:
+                    loads, reads = ("Q_i",) + loads, reads + b * d
+                last = n == len(vis) - 1
+                steps.append(TileStep(i, j, loads, ("O_i", "L_i") if last else (), reads,
+                                      b * d + b if last else 0))
+    return steps
+
+
+def tile_schedule(n_q: int, n_k: int | None = None, *, block_rows: int, block_cols: int,
+                  is_causal: bool = False, loop_order: LoopOrder = "kv_outer"
+                  ) -> list[tuple[int, int]]:
+    """The tiles ``(i, j)`` in the order the forward computes them (see :func:`tile_steps`)."""
+    return [(s.i, s.j) for s in tile_steps(n_q, n_k, 1, block_rows=block_rows,
+                                           block_cols=block_cols, is_causal=is_causal,
+                                           loop_order=loop_order)]
+
+
+def _causal_fill(s: Tensor, r0: int, c0: int) -> Tensor:
+    """``s`` (a tile at row ``r0``, column ``c0``) with entries above the diagonal set to -inf."""
+    rows = torch.arange(r0, r0 + s.shape[-2], device=s.device)[:, None]
+    cols = torch.arange(c0, c0 + s.shape[-1], device=s.device)[None, :]
+    return s.masked_fill(cols > rows, -math.inf)
+
+
+# ---- standard attention (Algorithms 0 and 3) ------------------------------------------------
+
+def standard_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
+                       scale: float | None = None, counter: IOCounter | None = None,
+                       return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Attention as standard implementations compute it, eq. (10.1) (Algorithm 0).
+
+    Materialises the ``(..., N_q, N_k)`` scores ``S`` and probabilities ``P`` and counts the
+    HBM traffic of writing and reading them back: ``S = scale * Q K^T`` (read Q, K; write
+    S), with ``is_causal`` a masking pass (read S, write S), ``P = softmax(S)`` (read S,
+    write P), ``O = P V`` (read P, V; write O). Differentiable with autograd, so it is also
+    the reference the tests check :func:`flash_attention`'s gradients against. Returns
+    ``O`` of shape ``(..., N_q, d)``, and ``P`` as well if ``return_probs``.
+    """
+    _, _, d = _check_qkv(q, k, v)
+    scale = _check_scale(scale, d)
+    counter = counter if counter is not None else IOCounter()
+    s = (q * scale) @ k.transpose(-2, -1)                   # (..., N_q, N_k)
+    counter.read(q, k)
+    counter.write(s)
+    if is_causal:
+        s = _causal_fill(s, 0, 0)
+        counter.read(s)
+        counter.write(s)
+    p = torch.softmax(s, dim=-1)                            # (..., N_q, N_k)
+    counter.read(s)
+    counter.write(p)
+    o = p @ v                                               # (..., N_q, d)
+    counter.read(p, v)
+    counter.write(o)
+    return (o, p) if return_probs else o
+
+
+def standard_attention_backward(q: Tensor, k: Tensor, v: Tensor, p: Tensor, grad_out: Tensor,
+                                *, scale: float | None = None,
+                                counter: IOCounter | None = None
+                                ) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of attention from the stored ``P``, eq. (10.7) (Algorithm 3 of the paper).
+
+    Five passes, each reading its inputs from HBM and writing its output: ``dV = P^T dO``,
+    ``dP = dO V^T``, ``dS = P * (dP - rowsum(P * dP))``, ``dQ = scale dS K``,
+    ``dK = scale dS^T Q``. ``p`` is the ``(..., N_q, N_k)`` matrix of the forward pass
+    (masked entries are 0, so causal masking needs nothing more here).
+    """
+    n_q, n_k, d = _check_qkv(q, k, v)
+    scale = _check_scale(scale, d)
+    if p.shape != (*q.shape[:-1], n_k) or grad_out.shape != q.shape:
+        raise ValueError(f"p must have shape {(*q.shape[:-1], n_k)} and grad_out shape "
+                         f"{tuple(q.shape)}, got {tuple(p.shape)} and {tuple(grad_out.shape)}")
+    counter = counter if counter is not None else IOCounter()
+    dv = p.transpose(-2, -1) @ grad_out
+    counter.read(p, grad_out)
+    counter.write(dv)
+    dp = grad_out @ v.transpose(-2, -1)
+    counter.read(grad_out, v)
+    counter.write(dp)
+    ds = p * (dp - (p * dp).sum(-1, keepdim=True))
+    counter.read(p, dp)
+    counter.write(ds)
+    dq = scale * (ds @ k)
+    counter.read(ds, k)
+    counter.write(dq)
+    dk = scale * (ds.transpose(-2, -1) @ q)
+    counter.read(ds, q)
+    counter.write(dk)
+    return dq, dk, dv
+
+
+# ---- FlashAttention forward (Algorithm 1; FlashAttention-2's loop order) --------------------
+
+def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
+                            scale: float | None = None, block_rows: int | None = None,
+                            block_cols: int | None = None, sram_size: int | None = None,
+                            loop_order: LoopOrder = "kv_outer",
+                            counter: IOCounter | None = None) -> tuple[Tensor, Tensor]:
+    """Exact attention (10.1) computed tile by tile, never holding an ``N_q x N_k`` matrix.
+
+    Parameters
+    ----------
+    q, k, v
+        ``(..., N_q, d)``, ``(..., N_k, d)``, ``(..., N_k, d)``.
+    is_causal
+        Mask keys after the query (top-left aligned); tiles wholly above the diagonal are
+        skipped.
+    scale
+        Multiplies ``Q K^T``; ``None`` means ``1 / sqrt(d)``.
+    block_rows, block_cols
+        Tile sizes ``Br`` (rows of Q, O) and ``Bc`` (rows of K, V); 64 each by default.
+        May exceed the sequence length (the tile is then the whole sequence).
+    sram_size
+        Instead of ``Br``, ``Bc``: the SRAM size ``M`` in elements, from which the tiles are
+        chosen as the paper does, eq. (10.5). Needs ``M >= 4d``.
+    loop_order
+        ``"kv_outer"``: Algorithm 1 of FlashAttention (K, V tiles outside, updating O and
+        the statistics in HBM after every tile, eq. 10.6); ``"q_outer"``: FlashAttention-2
+        (each Q tile stays on chip while all K, V tiles stream past, eq. 10.4).
+    counter
+        If given, HBM element reads and writes are added to it.
+
+    Runs without autograd (the outputs do not require grad); use :func:`flash_attention`
+    for a version that backpropagates.
+
+    Returns
+    -------
+    o, lse
+        The output ``(..., N_q, d)`` and the log-sum-exp of every row of ``S``,
+        ``(..., N_q)``, eq. (10.8): all the backward pass needs besides Q, K, V, O.
+    """
+    n_q, n_k, d = _check_qkv(q, k, v)
+    scale = _check_scale(scale, d)
+    br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    _check_order(loop_order)
+    counter = counter if counter is not None else IOCounter()
+    with torch.no_grad():
+        if loop_order == "kv_outer":
+            return _forward_kv_outer(q, k, v, br, bc, scale, is_causal, counter)
+        return _forward_q_outer(q, k, v, br, bc, scale, is_causal, counter)
+
+
+def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
+                      is_causal: bool, counter: IOCounter) -> tuple[Tensor, Tensor]:
+    """Algorithm 1 of FlashAttention, line by line (line numbers in the comments)."""
+    *lead, n_q, d = q.shape
+    n_k = k.shape[-2]
+    o = q.new_zeros(q.shape)                                   # line 2: O = 0 in HBM
+    l = q.new_zeros((*lead, n_q))                              #         l = 0
+    m = q.new_full((*lead, n_q), -math.inf)                    #         m = -inf
+    counter.write(o, l, m)
+    row_tiles = _blocks(n_q, br)                               # lines 3-4: T_r row tiles
+    for c0, c1 in _blocks(n_k, bc):                            # line 5: for j = 1..T_c
+        rows = [(r0, r1) for r0, r1 in row_tiles if _visible(r1, c0, is_causal)]
+        if not rows:                                           # every tile above the diagonal
+            continue
+        k_j, v_j = k[..., c0:c1, :], v[..., c0:c1, :]          # line 6: load K_j, V_j
+        counter.read(k_j, v_j)
+        for r0, r1 in rows:                                    # line 7: for i = 1..T_r
+            q_i, o_i = q[..., r0:r1, :], o[..., r0:r1, :]      # line 8: load Q_i, O_i, l_i, m_i
+            l_i, m_i = l[..., r0:r1], m[..., r0:r1]
+            counter.read(q_i, o_i, l_i, m_i)
+            s_ij = (q_i * scale) @ k_j.transpose(-2, -1)       # line 9: (..., Br, Bc)
+            if is_causal and c1 - 1 > r0:                      # the tile crosses the diagonal
+                s_ij = _causal_fill(s_ij, r0, c0)
+            m_t = s_ij.amax(-1)                                # line 10: rowmax, (..., Br)
+            p_t = torch.exp(s_ij - _finite(m_t)[..., None])    #          (..., Br, Bc)
+            l_t = p_t.sum(-1)                                  #          rowsum
+            m_new = torch.maximum(m_i, m_t)                    # line 11, eq. (10.6)
+            alpha = torch.exp(m_i - _finite(m_new))            # rescales the old sum / output
+            beta = torch.exp(m_t - _finite(m_new))             # rescales this tile's
+            l_new = alpha * l_i + beta * l_t
+            safe_l = torch.where(l_new > 0, l_new, torch.ones_like(l_new))
+            o_new = ((alpha * l_i)[..., None] * o_i            # line 12: write O_i
+                     + beta[..., None] * (p_t @ v_j)) / safe_l[..., None]
+            o[..., r0:r1, :] = o_new
+            l[..., r0:r1], m[..., r0:r1] = l_new, m_new        # line 13: write l_i, m_i
+            counter.write(o_new, l_new, m_new)
+            counter.tiles += 1
+    lse = m + torch.log(l)                                     # eq. (10.8), one pass over l, m
+    counter.read(m, l)
+    counter.write(lse)
+    return o, lse
+
+
+def _forward_q_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
+                     is_causal: bool, counter: IOCounter) -> tuple[Tensor, Tensor]:
+    """FlashAttention-2's forward: one Q tile on chip while every K, V tile passes by."""
+    *lead, n_q, d = q.shape
+    n_k = k.shape[-2]
+    o = q.new_empty(q.shape)
+    lse = q.new_empty((*lead, n_q))
+    col_tiles = _blocks(n_k, bc)
+    for r0, r1 in _blocks(n_q, br):
+        q_i = q[..., r0:r1, :] * scale                         # load Q_i (scaled on chip)
+        counter.read(q_i)
+        acc = q.new_zeros((*lead, r1 - r0, d))                 # unnormalised O_i, on chip
+        l_i = q.new_zeros((*lead, r1 - r0))
+        m_i = q.new_full((*lead, r1 - r0), -math.inf)
+        for c0, c1 in col_tiles:
+            if not _visible(r1, c0, is_causal):                # the rest is above the diagonal
+                break
+            k_j, v_j = k[..., c0:c1, :], v[..., c0:c1, :]      # load K_j, V_j
+            counter.read(k_j, v_j)
+            s_ij = q_i @ k_j.transpose(-2, -1)                 # (..., Br, Bc)
+            if is_causal and c1 - 1 > r0:
+                s_ij = _causal_fill(s_ij, r0, c0)
+            m_new = torch.maximum(m_i, s_ij.amax(-1))          # eq. (10.4)
+            p_t = torch.exp(s_ij - _finite(m_new)[..., None])
+            alpha = torch.exp(m_i - _finite(m_new))
+            l_i = alpha * l_i + p_t.sum(-1)
+            acc = alpha[..., None] * acc + p_t @ v_j           # no division inside the loop
+            m_i = m_new
+            counter.tiles += 1
+        o[..., r0:r1, :] = acc / l_i[..., None]                # normalise once, write O_i
+        lse[..., r0:r1] = m_i + torch.log(l_i)                 # write L_i
+        counter.write(acc, l_i)
+    return o, lse
+
+
+# ---- FlashAttention backward (Algorithm 4, with the log-sum-exp statistic) ------------------
+
+def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
+                             grad_out: Tensor, *, is_causal: bool = False,
+                             scale: float | None = None, block_rows: int | None = None,
+                             block_cols: int | None = None, sram_size: int | None = None,
+                             counter: IOCounter | None = None
+                             ) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients ``dQ, dK, dV`` by recomputing each ``P_ij`` on chip, eq. (10.7).
+
+    Follows Algorithm 4 of FlashAttention with FlashAttention-2's single statistic: the
+    probabilities of tile ``(i, j)`` are rebuilt as ``exp(S_ij - L_i)`` from ``Q_i``, ``K_j``
+    and the saved log-sum-exp ``L`` (10.8) instead of being read from a stored ``N x N``
+    matrix. K, V tiles are in the outer loop; ``dK_j, dV_j`` accumulate on chip and are
+    written once, ``dQ_i`` is read, updated and written back for every tile.
+    ``o`` and ``lse`` are what :func:`flash_attention_forward` returned; arguments otherwise
+    as there. Returns tensors shaped like ``q``, ``k``, ``v``.
+    """
+    n_q, n_k, d = _check_qkv(q, k, v)
+    scale = _check_scale(scale, d)
+    br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    if o.shape != q.shape or grad_out.shape != q.shape or lse.shape != q.shape[:-1]:
+        raise ValueError(f"o and grad_out must have q's shape {tuple(q.shape)} and lse shape "
+                         f"{tuple(q.shape[:-1])}, got {tuple(o.shape)}, "
+                         f"{tuple(grad_out.shape)} and {tuple(lse.shape)}")
+    counter = counter if counter is not None else IOCounter()
+    with torch.no_grad():
+        dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        counter.write(dq, dk, dv)                              # line 5: initialise in HBM
+        row_tiles = _blocks(n_q, br)
+        for c0, c1 in _blocks(n_k, bc):                        # line 8: for j = 1..T_c
+            rows = [(r0, r1) for r0, r1 in row_tiles if _visible(r1, c0, is_causal)]
+            if not rows:
+                continue
+            k_j, v_j = k[..., c0:c1, :], v[..., c0:c1, :]      # line 9: load K_j, V_j
+            counter.read(k_j, v_j)
+            dk_j, dv_j = torch.zeros_like(k_j), torch.zeros_like(v_j)   # line 10: on chip
+            for r0, r1 in rows:                                # line 11: for i = 1..T_r
+                q_i, o_i = q[..., r0:r1, :], o[..., r0:r1, :]  # line 12: load
+                do_i, dq_i, lse_i = grad_out[..., r0:r1, :], dq[..., r0:r1, :], lse[..., r0:r1]
+                counter.read(q_i, o_i, do_i, dq_i, lse_i)
+                s_ij = (q_i * scale) @ k_j.transpose(-2, -1)   # line 13: recompute S_ij
+                if is_causal and c1 - 1 > r0:                  # line 14: mask
+                    s_ij = _causal_fill(s_ij, r0, c0)
+                p_ij = torch.exp(s_ij - lse_i[..., None])      # line 15, eq. (10.8)
+                dv_j += p_ij.transpose(-2, -1) @ do_i          # line 18
+                dp_ij = do_i @ v_j.transpose(-2, -1)           # line 19
+                d_i = (do_i * o_i).sum(-1, keepdim=True)       # line 21: D_i = rowsum(dO_i * O_i)
+                ds_ij = p_ij * (dp_ij - d_i)                   # line 22
+                dq_new = dq_i + scale * (ds_ij @ k_j)          # line 23: write dQ_i
+                dq[..., r0:r1, :] = dq_new
+                counter.write(dq_new)
+                dk_j += scale * (ds_ij.transpose(-2, -1) @ q_i)   # line 24
+                counter.tiles += 1
+            dk[..., c0:c1, :], dv[..., c0:c1, :] = dk_j, dv_j  # line 26: write dK_j, dV_j
+            counter.write(dk_j, dv_j)
+    return dq, dk, dv
+
+
+# ---- autograd: FlashAttention as a drop-in for attention -----------------------------------
+
+class FlashAttentionFunction(torch.autograd.Function):
+    """``torch.autograd.Function`` whose forward is the tiled forward and whose backward
+    recomputes the probabilities tile by tile; saves only Q, K, V, O and the row log-sum-exp
+    (``O(N d)`` memory instead of the ``O(N^2)`` of ``P``). Use :func:`flash_attention`."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, is_causal: bool, scale: float,
+                block_rows: int, block_cols: int, loop_order: str,
+                counter: IOCounter | None) -> Tensor:
+        o, lse = flash_attention_forward(q, k, v, is_causal=is_causal, scale=scale,
+                                         block_rows=block_rows, block_cols=block_cols,
+                                         loop_order=loop_order, counter=counter)
+        ctx.save_for_backward(q, k, v, o, lse)
+        ctx.settings = dict(is_causal=is_causal, scale=scale, block_rows=block_rows,
+                            block_cols=block_cols, counter=counter)
+        return o
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, o, lse = ctx.saved_tensors
+        dq, dk, dv = flash_attention_backward(q, k, v, o, lse, grad_out.contiguous(),
+                                              **ctx.settings)
+        return dq, dk, dv, None, None, None, None, None, None
+
+
+def flash_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
+                    scale: float | None = None, block_rows: int | None = None,
+                    block_cols: int | None = None, sram_size: int | None = None,
+                    loop_order: LoopOrder = "kv_outer",
+                    counter: IOCounter | None = None) -> Tensor:
+    """FlashAttention with autograd: a stand-in for
+    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=..., scale=...)``.
+
+    Same arguments as :func:`flash_attention_forward`; returns ``O`` of shape
+    ``(..., N_q, d)``. ``loss.backward()`` runs :func:`flash_attention_backward` (10.7). A
+    ``counter`` receives the forward's traffic now and the backward's when it runs.
+    """
+    _, _, d = _check_qkv(q, k, v)
+    scale = _check_scale(scale, d)
+    br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    _check_order(loop_order)
+    return FlashAttentionFunction.apply(q, k, v, bool(is_causal), scale, br, bc, loop_order,
+                                        counter)
+
+
+# ---- IO counts without running, and the bounds of Theorem 2 ---------------------------------
+
+def standard_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
+                          is_causal: bool = False, backward: bool = False,
+                          batch: int = 1) -> IOCounter:
+    """HBM traffic of :func:`standard_attention` (and :func:`standard_attention_backward`).
+
+    The same counts the functions make while running, from the sizes alone: forward
+    ``4 N d + 4 N^2`` for ``N_q = N_k = N`` (plus ``2 N^2`` for the causal masking pass),
+    backward ``8 N d + 7 N^2``. ``batch`` multiplies everything (batch x heads).
+    """
+    n_q = _check_int("n_q", n_q)
+    n_k = n_q if n_k is None else _check_int("n_k", n_k)
+    d, batch = _check_int("d", d), _check_int("batch", batch)
+    nn, qd, kd = n_q * n_k, n_q * d, n_k * d
+    c = IOCounter()
+    c.read(qd, kd)           # S = Q K^T
+    c.write(nn)
+    if is_causal:            # mask
+        c.read(nn)
+        c.write(nn)
+    c.read(nn)               # P = softmax(S)
+    c.write(nn)
+    c.read(nn, kd)           # O = P V
+    c.write(qd)
+    if backward:
+        c.read(nn, qd)       # dV = P^T dO
+        c.write(kd)
+        c.read(qd, kd)       # dP = dO V^T
+        c.write(nn)
+        c.read(nn, nn)       # dS
+        c.write(nn)
+        c.read(nn, kd)       # dQ = dS K
+        c.write(qd)
+        c.read(nn, qd)       # dK = dS^T Q
+        c.write(kd)
+    return IOCounter(c.reads * batch, c.writes * batch, 0)
+
+
+def flash_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
+                       block_rows: int | None = None, block_cols: int | None = None,
+                       sram_size: int | None = None, is_causal: bool = False,
+                       loop_order: LoopOrder = "kv_outer", backward: bool = False,
+                       batch: int = 1) -> IOCounter:
+    """HBM traffic of :func:`flash_attention_forward` (and its backward), without running it.
+
+    Adds up, column tile by column tile (or row tile by row tile), what each line of the
+    algorithm loads and stores; equals what the ``counter`` of a real run records and the
+    sum over :func:`tile_steps`, but takes microseconds even for tiny tiles. With
+    ``backward=True`` the backward pass (Algorithm 4) is added. Tile arguments as in
+    :func:`flash_attention_forward`; ``batch`` multiplies the reads and writes (one loop
+    step handles a tile for every batch element and head, so not ``tiles``).
+    """
+    n_q = _check_int("n_q", n_q)
+    n_k = n_q if n_k is None else _check_int("n_k", n_k)
+    d, batch = _check_int("d", d), _check_int("batch", batch)
+    br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    _check_order(loop_order)
+    c = IOCounter()
+    n_rows = math.ceil(n_q / br)
+
+    def visible_rows(c0: int) -> tuple[int, int]:
+        """How many row tiles see column ``c0``, and how many rows they hold."""
+        if not is_causal:
+            return n_rows, n_q
+        if c0 >= n_q:
+            return 0, 0
+        first = c0 // br                                       # tiles i >= c0 // Br end past c0
+        return n_rows - first, n_q - first * br
+
+    cols = _blocks(n_k, bc)
+    if loop_order == "kv_outer":
+        c.write(n_q * d, n_q, n_q)                             # O, l, m initialised
+        for c0, c1 in cols:
+            count, rows = visible_rows(c0)
+            if count:
+                c.read(2 * (c1 - c0) * d, (2 * d + 2) * rows)  # K_j, V_j; Q_i, O_i, l_i, m_i
+                c.write((d + 2) * rows)                        # O_i, l_i, m_i
+                c.tiles += count
+        c.read(2 * n_q)                                        # lse = m + log l
+        c.write(n_q)
+    else:
+        for r0, r1 in _blocks(n_q, br):
+            count = len(cols) if not is_causal else min(len(cols), (r1 - 1) // bc + 1)
+            c.read((r1 - r0) * d, 2 * d * min(n_k, count * bc))   # Q_i; K_j, V_j
+            c.write((r1 - r0) * (d + 1))                       # O_i, L_i
+            c.tiles += count
+    if backward:
+        c.write(n_q * d, 2 * n_k * d)                          # dQ, dK, dV initialised
+        for c0, c1 in cols:
+            count, rows = visible_rows(c0)
+            if count:
+                c.read(2 * (c1 - c0) * d,                      # K_j, V_j
+                       (4 * d + 1) * rows)                     # Q_i, O_i, dO_i, dQ_i, L_i
+                c.write(d * rows + 2 * (c1 - c0) * d)          # dQ_i; dK_j, dV_j
+                c.tiles += count
+    return IOCounter(c.reads * batch, c.writes * batch, c.tiles)
+
+
+def standard_io_bound(n: float, d: float) -> float:
+    """``N d + N^2``: the order of standard attention's HBM accesses, eq. (10.9)."""
+    if not (n > 0 and d > 0):
+        raise ValueError(f"n and d must be positive, got n={n}, d={d}")
+    return float(n) * d + float(n) ** 2
+
+
+def flash_io_bound(n: float, d: float, sram_size: float) -> float:
+    """``N^2 d^2 / M``: the order of FlashAttention's HBM accesses, eq. (10.10).
+
+    Theorem 2 of the paper states it for ``d <= M <= N d``; above ``M = N d`` everything
+    fits on chip and the true count is ``Theta(N d)`` (reading the inputs once).
+    """
+    if not (n > 0 and d > 0 and sram_size > 0):
+        raise ValueError(f"n, d and sram_size (M) must be positive, got n={n}, d={d}, "
+                         f"sram_size={sram_size}")
+    return float(n) ** 2 * float(d) ** 2 / float(sram_size)
+
+
+# ---- measuring memory for real ---------------------------------------------------------------
+
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+
+
+def _status_kib(field: str) -> int:
+    with open(_STATUS) as f:
+        match = re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M)
+    if match is None:
+        raise RuntimeError(f"{_STATUS} has no {field} line")
+    return int(match.group(1))
+
+
+def _release_free_heap() -> None:
+    """Return freed heap pages to the OS (glibc's ``malloc_trim``), so they count again."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def peak_rss_increase(fn: Callable[[], object]) -> int:
+    """How many bytes the process's resident memory rose at its peak while ``fn()`` ran.
+
+    Linux only. Freed heap pages are first returned to the OS (``malloc_trim``), the
+    kernel's high-water mark of resident memory (``VmHWM``) is reset by writing ``5`` to
+    ``/proc/self/clear_refs``, the current resident size (``VmRSS``) is read, ``fn()`` runs,
+    and the new high-water mark minus that starting size is returned. This counts every
+    page the call touched, tensors and temporaries included, whatever allocated them: it
+    is the memory the operating system had to give the process, not an estimate.
+    Raises ``RuntimeError`` where ``/proc/self/clear_refs`` is not available.
+    """
+    if not sys.platform.startswith("linux") or not os.access(_CLEAR_REFS, os.W_OK):
+        raise RuntimeError("peak_rss_increase needs Linux's /proc/self/clear_refs to reset "
+                           "the peak resident size; it is not available here")
+    _release_free_heap()
+    with open(_CLEAR_REFS, "w") as f:
+        f.write("5")                                           # VmHWM := VmRSS
+    start = _status_kib("VmRSS")
+    result = fn()
+    peak = _status_kib("VmHWM")
+    del result
+    return max(peak - start, 0) * 1024
+
+
+def attention_peak_memory(n_values: list[int], d: int = 64, *, block_rows: int = 128,
+                          block_cols: int = 128, is_causal: bool = False, seed: int = 0,
+                          progress: bool = True) -> list[dict[str, float]]:
+    """Peak memory of the tiled forward and of standard attention at each sequence length.
+
+    For each ``N`` in ``n_values`` makes seeded ``(N, d)`` float32 inputs, then measures
+    :func:`peak_rss_increase` of :func:`flash_attention_forward` (``Br x Bc`` tiles) and of
+    :func:`standard_attention` (the tiled one first, on a freshly trimmed heap). Returns one
+    dict per ``N`` with keys ``n``, ``flash_bytes``, ``standard_bytes``, ``ratio``
+    (standard / flash) and ``matrix_bytes`` (the size of one float32 ``N x N`` matrix).
+    Linux only (see :func:`peak_rss_increase`).
+    """
+    d = _check_int("d", d)
+    out = []
+    gen = torch.Generator().manual_seed(seed)
+    for n in tqdm(n_values, desc="peak memory", disable=not progress):
+        n = _check_int("n", n)
+        q, k, v = (torch.randn(n, d, generator=gen) for _ in range(3))
+        # Warm up both code paths on tiny inputs so one-off allocations are not counted.
+        flash_attention_forward(q[:8], k[:8], v[:8], block_rows=4, block_cols=4,
+                                is_causal=is_causal)
+        standard_attention(q[:8], k[:8], v[:8], is_causal=is_causal)
+        flash = peak_rss_increase(lambda: flash_attention_forward(
+            q, k, v, block_rows=block_rows, block_cols=block_cols, is_causal=is_causal))
+        standard = peak_rss_increase(lambda: standard_attention(q, k, v, is_causal=is_causal))
+        out.append(dict(n=n, flash_bytes=flash, standard_bytes=standard,
+                        ratio=standard / max(flash, 1), matrix_bytes=4 * n * n))
+    return out
