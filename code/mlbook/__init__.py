@@ -7,7 +7,7 @@ module                     chapter
 =========================  ==========================================================
 ``mlbook.estimation``      1  Maximum likelihood vs Bayesian estimation
 ``mlbook.ensemble``        2  Ensemble learning: bagging, AdaBoost, gradient boosting, stacking
-``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, episodes
+``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, Monte Carlo
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
 ``mlbook.attention``       9-10  Attention: FlashAttention's tiled forward and backward
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site

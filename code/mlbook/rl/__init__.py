@@ -10,6 +10,8 @@ module                         what it holds
 :mod:`mlbook.rl.planning`      policy evaluation (closed form, iterative), value, policy
                                and truncated policy iteration, greedy policies
 :mod:`mlbook.rl.examples`      textbook MDPs with published values to check against
+:mod:`mlbook.rl.monte_carlo`   Monte Carlo control from sampled episodes (chapter 4): MC
+                               Basic, exploring starts, epsilon-greedy; a fast sampler
 =============================  ===========================================================
 
 Importing this package registers the grid world with Gymnasium as
@@ -23,6 +25,9 @@ from .examples import (SUTTON_BARTO_OPTIMAL_VALUES, SUTTON_BARTO_RANDOM_VALUES,
                        ZHAO_OPTIMAL_VALUES, sutton_barto_gridworld)
 from .gridworld import ACTION_NAMES, ACTIONS, GridWorld, plot_gridworld, policy_from_arrows
 from .mdp import FiniteMDP, check_policy, deterministic_policy, uniform_policy
+from .monte_carlo import (EpisodeSampler, MCResult, best_epsilon_greedy,
+                          epsilon_greedy_policy, mc_basic, mc_epsilon_greedy,
+                          mc_exploring_starts, suboptimal_states, unique_optimal_states)
 from .planning import (EvaluationResult, PlanningResult, action_values,
                        evaluate_policy_exact, evaluate_policy_iterative, greedy_policy,
                        policy_iteration, truncated_policy_iteration, value_iteration)
@@ -40,4 +45,7 @@ __all__ = [
     "policy_iteration",
     "sample_episode", "sutton_barto_gridworld", "truncated_policy_iteration",
     "uniform_policy", "value_iteration", "ZHAO_OPTIMAL_VALUES",
+    # chapter 4: Monte Carlo methods
+    "EpisodeSampler", "MCResult", "best_epsilon_greedy", "epsilon_greedy_policy", "mc_basic",
+    "mc_epsilon_greedy", "mc_exploring_starts", "suboptimal_states", "unique_optimal_states",
 ]

@@ -1,0 +1,707 @@
+"""Monte Carlo control: learning action values from sampled episodes (chapter 4).
+
+Chapter 4, *Monte Carlo methods: learning from episodes instead of a model*, drops the
+model ``(P, R)`` that chapter 3's planning code needs and estimates action values
+
+    q_pi(s, a) = E[G_t | S_t = s, A_t = a]                               (4.2)
+
+by averaging the returns of sampled episodes, eq. (4.3). Three algorithms build on it,
+each a form of policy iteration (chapter 3, eq. (3.10)) whose evaluation step is an
+average of returns instead of a linear solve:
+
+* :func:`mc_basic` (Zhao 2025, ch. 5): for every state-action pair, run episodes of a
+  fixed length that start with it, average their returns (4.4), then make the policy
+  greedy (4.5). Model-free policy iteration, and the slowest of the three.
+* :func:`mc_exploring_starts` (Sutton & Barto 2018, sec. 5.3): one episode at a time, from
+  a random state-action pair; every (or only the first) visit of a pair in the episode
+  contributes its return, eq. (4.6), and the policy is improved after every episode.
+* :func:`mc_epsilon_greedy` (Sutton & Barto 2018, sec. 5.4): no exploring starts; the
+  policy stays epsilon-greedy, eq. (4.7), so every action keeps being tried
+  (:func:`epsilon_greedy_policy`).
+
+Each takes any environment of chapter 3's form: a :class:`~mlbook.rl.gridworld.GridWorld`
+or any Gymnasium environment with ``Discrete`` observation and action spaces (MC Basic and
+exploring starts also need ``reset(options={"start": s})`` to start where they ask, as the
+grid world does). The learner sees only the states, actions and rewards of the episodes;
+it never reads ``P`` or ``R``. Episodes come from chapter 3's
+:func:`~mlbook.rl.episodes.sample_episode`, which steps the environment. For a plain
+``GridWorld`` an :class:`EpisodeSampler` replays the world's own step rule
+(``GridWorld.transition``, tabulated once) in a tight loop instead: the same episodes,
+step for step and seed for seed, about ten times faster (tests check both).
+
+Every function is seeded and returns an :class:`MCResult`: the action values ``q``
+(shape ``(S, A)``, in reward units), the policy (``(S, A)`` action probabilities), how many
+returns each estimate averages, and a learning curve (snapshots of ``q`` and the return of
+every episode).
+
+Sources: R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed.,
+MIT Press, 2018, ch. 5; S. Zhao, *Mathematical Foundations of Reinforcement Learning*,
+Springer Nature Press, 2025, ch. 5; S. P. Singh and R. S. Sutton, "Reinforcement learning
+with replacing eligibility traces", *Machine Learning* 22, 1996 (first- and every-visit MC).
+"""
+
+from __future__ import annotations
+
+import bisect
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .episodes import discounted_return, discounted_returns, sample_episode
+from .gridworld import GridWorld
+from .mdp import FiniteMDP, check_policy, uniform_policy
+from .planning import evaluate_policy_exact, greedy_policy
+
+__all__ = ["EpisodeSampler", "MCResult", "best_epsilon_greedy", "epsilon_greedy_policy",
+           "mc_basic", "mc_epsilon_greedy", "mc_exploring_starts", "suboptimal_states",
+           "unique_optimal_states", "PROGRESS_MIN_STEPS"]
+
+#: Action values this close count as tied (as in :func:`~mlbook.rl.planning.greedy_policy`).
+_TIE_ATOL = 1e-9
+
+#: Runs of at least this many environment steps show a tqdm bar (``progress=None``).
+PROGRESS_MIN_STEPS = 1_000_000
+
+
+# ---- results ------------------------------------------------------------------------------
+@dataclass
+class MCResult:
+    """What a Monte Carlo control run learned, and how it got there."""
+
+    q: np.ndarray
+    """Final action-value estimates ``q(s, a)``, shape ``(S, A)``, reward units. A pair
+    that no episode visited keeps its initial value 0."""
+    policy: np.ndarray
+    """The final policy, ``(S, A)``: greedy in ``q`` (MC Basic, exploring starts) or
+    epsilon-greedy in ``q`` (:func:`mc_epsilon_greedy`)."""
+    counts: np.ndarray
+    """Number of returns averaged into each ``q(s, a)``, shape ``(S, A)``."""
+    n_episodes: int
+    """Episodes sampled in all."""
+    n_steps: int
+    """Environment steps taken in all (the sum of the episodes' lengths)."""
+    checkpoints: np.ndarray
+    """Number of episodes done at each snapshot, shape ``(K,)``; starts with 0."""
+    q_history: np.ndarray = field(repr=False)
+    """The estimate ``q`` at each checkpoint, shape ``(K, S, A)``: the learning curve."""
+    episode_returns: np.ndarray = field(repr=False)
+    """Discounted return ``G_0`` of each episode, shape ``(n_episodes,)``: the learning
+    curve an agent can see without a model."""
+    n_iter: int | None = None
+    """MC Basic only: policy-iteration steps taken (each runs episodes from every pair)."""
+    converged: bool | None = None
+    """MC Basic only: whether the greedy policy stopped changing before ``max_iter``."""
+
+    @property
+    def greedy(self) -> np.ndarray:
+        """The deterministic policy greedy in ``q`` (lowest action index on ties), ``(S, A)``."""
+        return greedy_policy(self.q)
+
+    @property
+    def values(self) -> np.ndarray:
+        """``max_a q(s, a)``, the state values the estimates imply, shape ``(S,)``."""
+        return self.q.max(axis=1)
+
+    def greedy_history(self) -> np.ndarray:
+        """The greedy policy at each checkpoint, shape ``(K, S, A)``."""
+        return np.stack([greedy_policy(q) for q in self.q_history])
+
+    def suboptimal_counts(self, q_star: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
+        """At each checkpoint, how many states with a unique optimal action (in ``q_star``,
+        shape ``(S, A)``) the greedy policy gets wrong, shape ``(K,)``: a learning curve."""
+        unique = unique_optimal_states(q_star, atol=atol)
+        return np.array([int(suboptimal_states(q, q_star, atol=atol)[unique].sum())
+                         for q in self.q_history])
+
+    def episodes_to_optimal(self, q_star: np.ndarray, *, atol: float = 1e-6) -> int | None:
+        """Episodes after which the greedy action is optimal in every state whose optimal
+        action is unique, and stays so at every later checkpoint; ``None`` if it never
+        gets there. Resolution: the checkpoints (``record_every``)."""
+        wrong = self.suboptimal_counts(q_star, atol=atol)
+        bad = np.flatnonzero(wrong)
+        if bad.size == 0:
+            return int(self.checkpoints[0])
+        if bad[-1] == len(wrong) - 1:
+            return None
+        return int(self.checkpoints[bad[-1] + 1])
+
+
+# ---- argument checks ----------------------------------------------------------------------
+def _check_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_epsilon(epsilon: Any) -> float:
+    if (isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real)
+            or not 0.0 <= float(epsilon) <= 1.0):
+        raise ValueError(f"epsilon must be a number in [0, 1] (0: greedy, 1: uniformly "
+                         f"random), got {epsilon!r}")
+    return float(epsilon)
+
+
+def _check_visit(visit: Any) -> str:
+    if visit not in ("first", "every"):
+        raise ValueError(f"visit must be 'first' or 'every', got {visit!r}")
+    return visit
+
+
+def _check_step_size(step_size: Any) -> float | None:
+    if step_size is None:
+        return None
+    if (isinstance(step_size, bool) or not isinstance(step_size, numbers.Real)
+            or not 0 < step_size <= 1):
+        raise ValueError(f"step_size must be None (plain averages) or a number in (0, 1], "
+                         f"got {step_size!r}")
+    return float(step_size)
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, "
+                         f"got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _gamma(env, gamma: Any) -> float:
+    if gamma is None:
+        gamma = getattr(getattr(env, "unwrapped", env), "gamma", None)
+        if gamma is None:
+            raise ValueError("this environment has no discount of its own: pass gamma, "
+                             "a number in [0, 1]")
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 <= gamma <= 1:
+        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    return float(gamma)
+
+
+def _record_every(record_every: Any, n_episodes: int) -> int:
+    if record_every is None:
+        return max(1, n_episodes // 100)
+    return _check_int("record_every", record_every)
+
+
+def _show_progress(progress: bool | None, n_steps: int) -> bool:
+    return n_steps >= PROGRESS_MIN_STEPS if progress is None else bool(progress)
+
+
+# ---- epsilon-greedy policies and references -------------------------------------------------
+def epsilon_greedy_policy(q: np.ndarray, epsilon: float) -> np.ndarray:
+    """The epsilon-greedy policy of action values ``q`` (shape ``(S, A)``), eq. (4.7).
+
+    In every state the greedy action ``a* = argmax_a q(s, a)`` (the lowest index on ties)
+    gets probability ``1 - epsilon (A - 1) / A`` and every other action ``epsilon / A``:
+    with probability ``1 - epsilon`` act greedily, otherwise pick an action uniformly at
+    random. ``epsilon = 0`` is the greedy policy, ``epsilon = 1`` the uniform one. Returns
+    an ``(S, A)`` array of probabilities.
+    """
+    epsilon = _check_epsilon(epsilon)
+    greedy = greedy_policy(q)
+    n_actions = greedy.shape[1]
+    return (1.0 - epsilon) * greedy + epsilon / n_actions
+
+
+def best_epsilon_greedy(mdp: FiniteMDP, epsilon: float, *,
+                        max_iter: int = 1_000) -> tuple[np.ndarray, np.ndarray]:
+    """The best epsilon-greedy policy of a known MDP, by policy iteration over such policies.
+
+    A model-based reference for what :func:`mc_epsilon_greedy` converges to: evaluate the
+    epsilon-greedy policy exactly (chapter 3, eq. (3.5)), make it epsilon-greedy in the
+    resulting action values, repeat until it stops changing (Sutton & Barto 2018, sec.
+    5.4). Returns ``(q, policy)``: its action values ``(S, A)`` and the policy ``(S, A)``.
+    """
+    if not isinstance(mdp, FiniteMDP):
+        raise ValueError(f"expected a FiniteMDP, got {type(mdp).__name__}")
+    epsilon = _check_epsilon(epsilon)
+    max_iter = _check_int("max_iter", max_iter)
+    pi = epsilon_greedy_policy(np.zeros((mdp.n_states, mdp.n_actions)), epsilon)
+    for _ in range(max_iter):
+        q = mdp.action_values(evaluate_policy_exact(mdp, pi))
+        new_pi = epsilon_greedy_policy(q, epsilon)
+        if np.array_equal(new_pi, pi):
+            break
+        pi = new_pi
+    return q, pi
+
+
+def unique_optimal_states(q_star: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
+    """States with exactly one optimal action: a boolean mask of shape ``(S,)``.
+
+    An action counts as optimal if ``q_star[s, a]`` is within ``atol`` of the best.
+    """
+    q_star = np.asarray(q_star, dtype=float)
+    return (q_star >= q_star.max(axis=1, keepdims=True) - atol).sum(axis=1) == 1
+
+
+def suboptimal_states(q: np.ndarray, q_star: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
+    """States where the greedy action of ``q`` is not an optimal action of ``q_star``, ``(S,)``.
+
+    Where the optimal action is unique this asks for exactly that action; where several
+    tie, any of them will do. Both arrays have shape ``(S, A)``.
+    """
+    q, q_star = np.asarray(q, dtype=float), np.asarray(q_star, dtype=float)
+    if q.shape != q_star.shape or q.ndim != 2:
+        raise ValueError(f"q and q_star must both have shape (S, A), got {q.shape} and "
+                         f"{q_star.shape}")
+    chosen = greedy_policy(q).argmax(axis=1)
+    best = q_star.max(axis=1)
+    return q_star[np.arange(len(q)), chosen] < best - atol
+
+
+# ---- sampling episodes --------------------------------------------------------------------
+class EpisodeSampler:
+    """Episodes of an environment under a policy, as ``(states, actions, rewards)`` arrays.
+
+    For a plain :class:`~mlbook.rl.gridworld.GridWorld` (``fast=True``) it tabulates the
+    world's step rule once, ``next_state, reward = env.transition(s, a)`` for every pair,
+    and replays it in a loop over Python lists (:meth:`episode`) or over many episodes at
+    once with NumPy (:meth:`batch`). It draws the action of step ``t`` exactly as chapter
+    3's :func:`~mlbook.rl.episodes.sample_episode` does (one uniform number per step,
+    inverse CDF of ``pi(. | s)``), so with the same generator it returns the same episodes
+    as stepping the environment, about ten times faster. Any other environment, or
+    ``fast=False``, is run through :func:`~mlbook.rl.episodes.sample_episode`.
+
+    The learner gets nothing but the sampled arrays: the table is a faster simulator, not
+    a model handed to the algorithm.
+
+    Parameters
+    ----------
+    env
+        A ``GridWorld`` or any Gymnasium environment with ``Discrete`` observation and
+        action spaces; anything else raises ``ValueError``.
+    seed
+        Passed to the environment's first ``reset`` (its own generator, e.g. for random
+        start cells); the actions are drawn from the generator each call is given.
+    fast
+        Use the tabulated step rule when ``env`` is a plain ``GridWorld``.
+    """
+
+    def __init__(self, env, *, seed: int | None = None, fast: bool = True):
+        n_s = getattr(env.observation_space, "n", None)
+        n_a = getattr(env.action_space, "n", None)
+        if n_s is None or n_a is None:
+            raise ValueError("Monte Carlo control here needs an environment with Discrete "
+                             "observation and action spaces (a tabular problem), got "
+                             f"{env.observation_space} and {env.action_space}")
+        self.env = env
+        self.n_states, self.n_actions = int(n_s), int(n_a)
+        self.fast = bool(fast) and isinstance(env, GridWorld) and (
+            type(env).step is GridWorld.step and type(env).reset is GridWorld.reset)
+        self._env_seed = seed      # passed to the first reset() only
+        if self.fast:
+            S, A = self.n_states, self.n_actions
+            self.next_state = np.zeros((S, A), dtype=np.int64)
+            self.reward = np.zeros((S, A))
+            for s in range(S):
+                for a in range(A):
+                    self.next_state[s, a], self.reward[s, a] = env.transition(s, a)
+            self._next_list = self.next_state.tolist()
+            self.max_steps = env.max_episode_steps
+
+    def _reset_seed(self) -> int | None:
+        # seed the environment's own generator on the first reset only
+        seed, self._env_seed = self._env_seed, None
+        return seed
+
+    @staticmethod
+    def _cdf(policy: np.ndarray) -> np.ndarray:
+        cum = np.cumsum(policy, axis=1)
+        cum /= cum[:, -1:]          # as sample_episode: every row ends at exactly 1
+        return cum
+
+    def episode(self, policy: np.ndarray, length: int, rng: np.random.Generator, *,
+                start_state: int | None = None, start_action: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One episode of at most ``length`` steps: ``states, actions, rewards``, each ``(T,)``.
+
+        ``rng`` draws the actions; ``start_state`` and ``start_action`` fix ``S_0`` and
+        ``A_0`` (exploring starts). The environment's ``reset`` gets the sampler's ``seed``
+        the first time. Raises ``ValueError`` if the environment does not start where asked.
+        """
+        length = _check_int("length", length)
+        if not self.fast:
+            ep = sample_episode(self.env, policy, length, seed=self._reset_seed(),
+                                start_state=start_state, start_action=start_action, rng=rng)
+            if start_state is not None and int(ep.states[0]) != int(start_state):
+                raise ValueError(
+                    f"the environment started in state {int(ep.states[0])}, not in the "
+                    f"requested {start_state}: it ignores reset(options={{'start': s}}), "
+                    "which MC Basic and exploring starts need; use mc_epsilon_greedy")
+            return ep.states, ep.actions, ep.rewards
+        if start_state is not None:
+            start_state = self._check_index("start_state", start_state, self.n_states)
+        if start_action is not None:
+            start_action = self._check_index("start_action", start_action, self.n_actions)
+        cum = self._cdf(check_policy(policy, self.n_states, self.n_actions)).tolist()
+        return self._episode(cum, length, rng, start_state, start_action)
+
+    @staticmethod
+    def _check_index(name: str, value: Any, n: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                or not 0 <= value < n:
+            raise ValueError(f"{name} must be an integer from 0 to {n - 1}, got {value!r}")
+        return int(value)
+
+    def _episode(self, cum: list, length: int, rng: np.random.Generator,
+                 start_state: int | None, start_action: int | None):
+        # the fast path of episode(); cum[s] is the CDF of pi(. | s) as a list
+        if start_state is None:         # the environment decides where to start
+            s, _ = self.env.reset(seed=self._reset_seed())
+        else:                           # no reset needed: the table holds the world's rule
+            s = start_state
+        uniforms = rng.random(length).tolist()          # as sample_episode draws them
+        n = length if self.max_steps is None else min(length, self.max_steps)
+        nxt = self._next_list
+        last = self.n_actions - 1
+        right = bisect.bisect_right
+        states, actions = [0] * n, [0] * n
+        for t in range(n):
+            if t == 0 and start_action is not None:
+                a = start_action
+            else:   # the first action whose CDF exceeds u, as in sample_episode
+                a = right(cum[s], uniforms[t])
+                if a > last:
+                    a = last
+            states[t] = s
+            actions[t] = a
+            s = nxt[s][a]
+        st = np.array(states, dtype=np.int64)
+        ac = np.array(actions, dtype=np.int64)
+        return st, ac, self.reward[st, ac]
+
+    def batch(self, policy: np.ndarray, length: int, rng: np.random.Generator,
+              start_states: np.ndarray, start_actions: np.ndarray | None = None
+              ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Episodes from each of ``start_states`` (and ``start_actions``), all under ``policy``.
+
+        Returns a list of ``(states, actions, rewards)``, one per start, the same as calling
+        :meth:`episode` for each start in turn; for a grid world the steps of all episodes
+        are taken together with NumPy, one array operation per time step.
+        """
+        length = _check_int("length", length)
+        starts = np.asarray(start_states, dtype=np.int64)
+        acts0 = None if start_actions is None else np.asarray(start_actions, dtype=np.int64)
+        if not self.fast:
+            return [self.episode(policy, length, rng, start_state=int(s),
+                                 start_action=None if acts0 is None else int(acts0[i]))
+                    for i, s in enumerate(starts)]
+        pi = check_policy(policy, self.n_states, self.n_actions)
+        if starts.ndim != 1 or np.any(starts < 0) or np.any(starts >= self.n_states):
+            raise ValueError(f"start states must be state indices 0..{self.n_states - 1}")
+        if acts0 is not None and (acts0.shape != starts.shape or np.any(acts0 < 0)
+                                  or np.any(acts0 >= self.n_actions)):
+            raise ValueError(f"start actions must be one action index 0..{self.n_actions - 1} "
+                             "per start state")
+        B = len(starts)
+        U = rng.random((B, length))                     # row i: episode i's uniforms
+        n = length if self.max_steps is None else min(length, self.max_steps)
+        cum = self._cdf(pi)
+        states = np.empty((B, n), dtype=np.int64)
+        actions = np.empty((B, n), dtype=np.int64)
+        s = starts.copy()
+        for t in range(n):                              # (B,) per step
+            if t == 0 and acts0 is not None:
+                a = acts0
+            else:   # bisect_right, vectorised: how many CDF entries are <= u
+                a = np.minimum((cum[s] <= U[:, t, None]).sum(axis=1), self.n_actions - 1)
+            states[:, t], actions[:, t] = s, a
+            s = self.next_state[s, a]
+        rewards = self.reward[states, actions]
+        return [(states[i], actions[i], rewards[i]) for i in range(B)]
+
+
+# ---- shared bookkeeping -------------------------------------------------------------------
+class _Estimates:
+    """Action-value estimates from returns: running averages (4.3) or a constant step size.
+
+    With ``step_size=None`` the ``n``-th return ``g`` of a pair moves its estimate by
+    ``(g - q) / n``, so ``q`` is the plain average of all its returns, eq. (4.6). With a
+    step size ``alpha`` the move is ``max(1/n, alpha) (g - q)``: an average for the first
+    ``1/alpha`` returns, then an exponentially weighted one that forgets old returns
+    (chapter 5 studies such step sizes).
+    """
+
+    def __init__(self, n_states: int, n_actions: int, step_size: float | None):
+        self.shape = (n_states, n_actions)
+        self.step_size = step_size
+        self.sums = np.zeros(n_states * n_actions)
+        self.counts = np.zeros(n_states * n_actions, dtype=np.int64)
+        self.q = np.zeros(self.shape)
+
+    def add(self, states: np.ndarray, actions: np.ndarray, returns: np.ndarray,
+            visit: str) -> None:
+        """Add each visit's return (``visit="every"``) or each pair's first one, (4.6)."""
+        idx = states * self.shape[1] + actions          # (T,) pair indices
+        if visit == "first":
+            # first[p] = the earliest t with idx[t] == p: written backwards, the earliest wins
+            t = np.arange(len(idx))
+            first = np.empty(self.sums.size, dtype=np.int64)
+            first[idx[::-1]] = t[::-1]
+            keep = first[idx] == t
+            idx, returns = idx[keep], returns[keep]
+        q = self.q.ravel()                              # a view: writes go to self.q
+        if self.step_size is None:                      # averages: the order does not matter
+            size = self.sums.size
+            self.sums += np.bincount(idx, weights=returns, minlength=size)
+            self.counts += np.bincount(idx, minlength=size)
+            q[idx] = self.sums[idx] / self.counts[idx]
+            return
+        alpha, counts = self.step_size, self.counts
+        for p, g in zip(idx[::-1].tolist(), returns[::-1].tolist()):  # backwards in time
+            counts[p] += 1
+            q[p] += max(1.0 / counts[p], alpha) * (g - q[p])
+
+
+def _initial_policy(policy0: np.ndarray | None, default: np.ndarray, S: int, A: int):
+    if policy0 is None:
+        return default
+    return check_policy(policy0, S, A).copy()
+
+
+def _greedy_action(row: list[float]) -> int:
+    # argmax of one row of q, ties to the lowest index: as planning.greedy_policy
+    top = max(row) - _TIE_ATOL
+    return next(a for a, x in enumerate(row) if x >= top)
+
+
+# ---- MC Basic -----------------------------------------------------------------------------
+def mc_basic(env, episode_length: int, *, episodes_per_pair: int = 1, max_iter: int = 50,
+             gamma: float | None = None, policy0: np.ndarray | None = None, seed: Any = 0,
+             fast: bool = True, progress: bool | None = None) -> MCResult:
+    """MC Basic: policy iteration whose evaluation step averages sampled returns.
+
+    Iteration ``k`` estimates every action value of the current policy ``pi_k`` by the
+    average return of ``episodes_per_pair`` episodes that start with the pair ``(s, a)``
+    and then follow ``pi_k`` for ``episode_length`` steps in all, eq. (4.4)::
+
+        q_k(s, a) = (1 / N) sum_i g_i(s, a),   g_i = sum_{t < L} gamma^t R_{t+1},
+
+    and improves the policy greedily, ``pi_{k+1}(s) = argmax_a q_k(s, a)``, eq. (4.5).
+    It stops when the greedy policy no longer changes (``converged``) or after
+    ``max_iter`` iterations. The return is truncated after ``episode_length`` steps, so a
+    state more than ``L`` steps from any reward sees only zeros: short episodes limit what
+    can be learned.
+
+    Parameters
+    ----------
+    env
+        A ``GridWorld`` or a Gymnasium environment with Discrete spaces that honours
+        ``reset(options={"start": s})``.
+    episode_length
+        ``L``, steps per episode (at least 1).
+    episodes_per_pair
+        ``N``, episodes averaged per pair and iteration (1 suffices when the environment
+        and the policy are deterministic, as for the grid world).
+    gamma
+        Discount in ``[0, 1]``; defaults to the environment's ``gamma``.
+    policy0
+        The first policy, ``(S, A)``; by default the first action everywhere.
+    seed
+        Seeds every random draw (an integer or a ``numpy.random.Generator``).
+    fast
+        Use :class:`EpisodeSampler`'s tabulated grid world when possible.
+
+    Returns an :class:`MCResult` whose ``q_history`` holds ``q_k`` after every iteration
+    (checkpoints every ``S * A * N`` episodes) and whose ``policy`` is greedy in ``q``.
+    """
+    L = _check_int("episode_length", episode_length)
+    N = _check_int("episodes_per_pair", episodes_per_pair)
+    max_iter = _check_int("max_iter", max_iter)
+    gamma = _gamma(env, gamma)
+    rng = _rng(seed)
+    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
+    S, A = sampler.n_states, sampler.n_actions
+    first = np.zeros((S, A))
+    first[:, 0] = 1.0
+    pi = _initial_policy(policy0, first, S, A)
+    # every pair N times: states 0,0,..,1,1,.. with actions 0..A-1 cycling
+    starts = np.repeat(np.arange(S), A * N)
+    acts = np.tile(np.repeat(np.arange(A), N), S)
+
+    q = np.zeros((S, A))
+    history, returns = [q.copy()], []
+    n_steps, converged, k = 0, False, 0
+    show = _show_progress(progress, max_iter * S * A * N * L)
+    for k in tqdm(range(1, max_iter + 1), desc="MC Basic", disable=not show, leave=False):
+        episodes = sampler.batch(pi, L, rng, starts, acts)
+        g = np.array([discounted_return(r, gamma) for _, _, r in episodes])
+        n_steps += sum(len(r) for _, _, r in episodes)
+        returns.append(g)
+        q = g.reshape(S, A, N).mean(axis=2)             # (4.4)
+        history.append(q)
+        new_pi = greedy_policy(q)                       # (4.5)
+        if np.array_equal(new_pi, pi):
+            converged = True
+            break
+        pi = new_pi
+    n_episodes = k * S * A * N
+    return MCResult(q=q, policy=greedy_policy(q), counts=np.full((S, A), N),
+                    n_episodes=n_episodes, n_steps=n_steps,
+                    checkpoints=np.arange(k + 1) * S * A * N, q_history=np.stack(history),
+                    episode_returns=np.concatenate(returns), n_iter=k, converged=converged)
+
+
+# ---- MC Exploring Starts and MC epsilon-greedy --------------------------------------------
+def _episodic_control(sampler: EpisodeSampler, *, n_episodes: int, L: int, gamma: float,
+                      visit: str, epsilon: float | None, exploring_starts: bool,
+                      step_size: float | None, pi: np.ndarray, rng: np.random.Generator,
+                      record_every: int, progress: bool | None, desc: str) -> MCResult:
+    """The loop of MC Exploring Starts and MC epsilon-greedy: sample, average, improve.
+
+    For each episode: draw it under the current policy ``pi`` (from a random pair with
+    exploring starts, else from wherever ``reset`` starts), compute every return ``G_t``
+    backwards, add them to the pairs' estimates (4.6), and make the policy greedy (4.5) or
+    epsilon-greedy (4.7) in the new estimates in the states the episode visited.
+    """
+    S, A = sampler.n_states, sampler.n_actions
+    avg = _Estimates(S, A, step_size)
+    history, checkpoints = [avg.q.copy()], [0]
+    ep_returns = np.empty(n_episodes)
+    n_steps = 0
+    pi = pi.copy()
+    # the policy as CDF rows cdf[s] (plain lists), which the fast sampler reads directly
+    cdf = EpisodeSampler._cdf(pi).tolist()
+    eps = 0.0 if epsilon is None else epsilon           # exploring starts: greedy
+    low, high = eps / A, 1.0 - eps + eps / A            # eq. (4.7)
+    show = _show_progress(progress, n_episodes * L)
+    for i in tqdm(range(n_episodes), desc=desc, disable=not show, leave=False):
+        s0 = a0 = None
+        if exploring_starts:                            # a random pair, every pair possible
+            s0, a0 = divmod(int(rng.integers(S * A)), A)
+        if sampler.fast:
+            states, actions, rewards = sampler._episode(cdf, L, rng, s0, a0)
+        else:
+            states, actions, rewards = sampler.episode(pi, L, rng, start_state=s0,
+                                                       start_action=a0)
+        g = discounted_returns(rewards, gamma)          # G_t for every t, backwards
+        avg.add(states, actions, g, visit)              # (4.6)
+        # improve the policy in the states the episode visited: greedy (4.5) or
+        # epsilon-greedy (4.7) in the new estimates; a few states, so plain Python
+        q = avg.q
+        for s in set(states.tolist()):
+            best = _greedy_action(q[s].tolist())
+            pi[s] = low
+            pi[s, best] = high
+            row, c = [], 0.0
+            for a in range(A):                          # the CDF, as np.cumsum builds it
+                c += high if a == best else low
+                row.append(c)
+            cdf[s] = [x / c for x in row]
+        n_steps += len(rewards)
+        ep_returns[i] = g[0]
+        if (i + 1) % record_every == 0 or i + 1 == n_episodes:
+            history.append(avg.q.copy())
+            checkpoints.append(i + 1)
+    return MCResult(q=avg.q.copy(), policy=pi, counts=avg.counts.reshape(S, A).copy(),
+                    n_episodes=n_episodes, n_steps=n_steps,
+                    checkpoints=np.array(checkpoints), q_history=np.stack(history),
+                    episode_returns=ep_returns)
+
+
+def mc_exploring_starts(env, n_episodes: int, episode_length: int, *, visit: str = "first",
+                        step_size: float | None = None, gamma: float | None = None,
+                        policy0: np.ndarray | None = None, seed: Any = 0,
+                        record_every: int | None = None, fast: bool = True,
+                        progress: bool | None = None) -> MCResult:
+    """MC Exploring Starts: one episode at a time from a random pair, greedy improvement.
+
+    Each episode starts from a state-action pair drawn uniformly at random (the
+    *exploring start*: every pair has a chance to begin an episode), then follows the
+    current greedy policy for ``episode_length`` steps in all. Walking the episode
+    backwards, ``g <- gamma g + R_{t+1}`` gives the return of every step, and the return
+    of the first visit of each pair (``visit="first"``, as in Sutton & Barto) or of every
+    visit (``visit="every"``, as in Zhao) updates the pair's estimate, eq. (4.6). After
+    the episode the policy becomes greedy in the new estimates (lowest action on ties) in
+    every state the episode visited.
+
+    In a continuing task such as the grid world, a visit ``t`` steps into an episode of
+    ``L`` steps is followed by only ``L - t`` rewards, so late visits have truncated,
+    biased returns; every-visit estimates suffer most. With plain averages
+    (``step_size=None``) every return ever seen keeps its weight, including those of
+    early, poor policies; a constant ``step_size`` forgets them (see :class:`_Estimates`).
+
+    Parameters
+    ----------
+    env
+        A ``GridWorld`` or a Gymnasium environment with Discrete spaces that honours
+        ``reset(options={"start": s})``.
+    n_episodes
+        Episodes to sample (at least 1).
+    episode_length
+        Steps per episode (at least 1).
+    visit
+        ``"first"`` or ``"every"``: which visits of a pair in an episode count.
+    step_size
+        ``None`` for plain averages of the returns (4.6), or ``alpha`` in ``(0, 1]`` for
+        the update ``q <- q + max(1/n, alpha) (g - q)``, which forgets old returns.
+    gamma, policy0, seed, fast
+        As in :func:`mc_basic` (``policy0`` defaults to the first action everywhere).
+    record_every
+        Snapshot ``q`` after every this many episodes (default: about 100 snapshots).
+
+    Returns an :class:`MCResult`; ``policy`` is greedy in ``q``.
+    """
+    n_episodes = _check_int("n_episodes", n_episodes)
+    L = _check_int("episode_length", episode_length)
+    visit = _check_visit(visit)
+    gamma = _gamma(env, gamma)
+    rng = _rng(seed)
+    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
+    S, A = sampler.n_states, sampler.n_actions
+    pi = _initial_policy(policy0, greedy_policy(np.zeros((S, A))), S, A)
+    return _episodic_control(sampler, n_episodes=n_episodes, L=L, gamma=gamma, visit=visit,
+                             epsilon=None, exploring_starts=True, pi=pi, rng=rng,
+                             step_size=_check_step_size(step_size),
+                             record_every=_record_every(record_every, n_episodes),
+                             progress=progress, desc="MC exploring starts")
+
+
+def mc_epsilon_greedy(env, epsilon: float, n_episodes: int, episode_length: int, *,
+                      visit: str = "every", step_size: float | None = None,
+                      gamma: float | None = None, policy0: np.ndarray | None = None, seed: Any = 0,
+                      record_every: int | None = None, fast: bool = True,
+                      progress: bool | None = None) -> MCResult:
+    """MC epsilon-greedy: Monte Carlo control without exploring starts.
+
+    Each episode starts wherever ``env.reset()`` puts the agent (for a grid world made
+    with ``start=None``, a uniformly random cell) and follows the current epsilon-greedy
+    policy, eq. (4.7), for ``episode_length`` steps. Returns update the pairs' estimates as
+    in :func:`mc_exploring_starts` (every visit by default, as in Zhao's algorithm), and
+    after each episode the policy becomes epsilon-greedy in the new estimates in the
+    states the episode visited. Exploration comes from the policy itself:
+    every action keeps probability at least ``epsilon / A`` in every state, so one long
+    episode can visit every pair. The price is optimality: the estimates converge to the
+    values of the best epsilon-greedy policy (:func:`best_epsilon_greedy`), which are
+    lower than the optimal ones by an amount that grows with ``epsilon``.
+
+    Parameters
+    ----------
+    epsilon
+        Exploration rate in ``[0, 1]``: 0 is greedy (no exploration), 1 uniformly random.
+    n_episodes, episode_length, visit, step_size, gamma, seed, record_every, fast
+        As in :func:`mc_exploring_starts`.
+    policy0
+        The first policy, ``(S, A)``; by default uniformly random.
+
+    Returns an :class:`MCResult`; ``policy`` is the final epsilon-greedy policy and
+    ``greedy`` the greedy one it is built on.
+    """
+    epsilon = _check_epsilon(epsilon)
+    n_episodes = _check_int("n_episodes", n_episodes)
+    L = _check_int("episode_length", episode_length)
+    visit = _check_visit(visit)
+    gamma = _gamma(env, gamma)
+    rng = _rng(seed)
+    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
+    S, A = sampler.n_states, sampler.n_actions
+    pi = _initial_policy(policy0, uniform_policy(S, A), S, A)
+    return _episodic_control(sampler, n_episodes=n_episodes, L=L, gamma=gamma, visit=visit,
+                             epsilon=epsilon, exploring_starts=False, pi=pi, rng=rng,
+                             step_size=_check_step_size(step_size),
+                             record_every=_record_every(record_every, n_episodes),
+                             progress=progress, desc="MC epsilon-greedy")
