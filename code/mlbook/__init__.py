@@ -9,6 +9,7 @@ module                     chapter
 ``mlbook.ensemble``        2  Ensemble learning: bagging, AdaBoost, gradient boosting, stacking
 ``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, Monte Carlo
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
+``mlbook.llm``             6-8  Language models: tiny LLaMA, tokenizer, corpus, training
 ``mlbook.attention``       9-10  Attention: FlashAttention's tiled forward and backward
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style

@@ -1,0 +1,84 @@
+"""Compute, tokens and parameters: the budget arithmetic behind LLaMA (chapter 6).
+
+* :func:`training_flops` and :func:`inference_flops_per_token`: the usual estimates
+  ``C ~ 6 N D`` for training (equation (6.1) of chapter 6) and ``2 N`` per generated
+  token (Kaplan et al., 2020).
+* :func:`chinchilla_loss`: the parametric fit ``L(N, D) = E + A / N^alpha + B / D^beta`` of
+  Hoffmann et al. (2022), equation (10) of their paper (their "approach 3"); chapter 6,
+  equation (6.2). :func:`chinchilla_optimal` minimises it at fixed training compute.
+* The published facts of the LLaMA paper (Touvron et al., 2023): training tokens per size
+  (Table 2) and the pre-training data mixture (Table 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "CHINCHILLA_FIT", "LLAMA_TRAINING_TOKENS", "LLAMA_DATA_MIXTURE", "training_flops",
+    "inference_flops_per_token", "chinchilla_loss", "chinchilla_optimal",
+]
+
+#: Hoffmann et al. (2022), eq. (10): ``E, A, B, alpha, beta`` (loss in nats per token).
+CHINCHILLA_FIT = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+#: Training tokens of the four LLaMA models (Touvron et al., 2023, Table 2).
+LLAMA_TRAINING_TOKENS = {"7B": 1.0e12, "13B": 1.0e12, "33B": 1.4e12, "65B": 1.4e12}
+
+#: LLaMA's pre-training data (Table 1): sampling proportion and epochs over each source.
+LLAMA_DATA_MIXTURE = {
+    # source:        (sampling proportion, epochs, disk size)
+    "CommonCrawl":   (0.670, 1.10, "3.3 TB"),
+    "C4":            (0.150, 1.06, "783 GB"),
+    "GitHub":        (0.045, 0.64, "328 GB"),
+    "Wikipedia":     (0.045, 2.45, "83 GB"),
+    "Books":         (0.045, 2.23, "85 GB"),
+    "ArXiv":         (0.025, 1.06, "92 GB"),
+    "StackExchange": (0.020, 1.03, "78 GB"),
+}
+
+
+def _positive(name: str, x) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be positive and finite, got {x!r}")
+    return arr
+
+
+def training_flops(n_params, n_tokens):
+    """Floating-point operations to train ``n_params`` parameters on ``n_tokens``: ``6 N D`` (6.1).
+
+    Two FLOPs per parameter per token forward (a multiply and an add), four backward.
+    """
+    return 6.0 * _positive("n_params", n_params) * _positive("n_tokens", n_tokens)
+
+
+def inference_flops_per_token(n_params):
+    """FLOPs to generate one token with ``n_params`` parameters: ``2 N`` (ignoring attention)."""
+    return 2.0 * _positive("n_params", n_params)
+
+
+def chinchilla_loss(n_params, n_tokens, fit: dict | None = None):
+    """Predicted pre-training loss (nats/token) of ``n_params`` trained on ``n_tokens`` (6.2).
+
+    ``E`` is the entropy of text that no model removes; ``A / N^alpha`` the cost of a
+    finite model, ``B / D^beta`` the cost of finite data. Fitted on Chinchilla's own data
+    and tokenizer, so it describes trends, not LLaMA's exact losses.
+    """
+    f = CHINCHILLA_FIT if fit is None else fit
+    n, d = _positive("n_params", n_params), _positive("n_tokens", n_tokens)
+    return f["E"] + f["A"] / n ** f["alpha"] + f["B"] / d ** f["beta"]
+
+
+def chinchilla_optimal(compute, fit: dict | None = None) -> tuple[float, float]:
+    """The ``(N, D)`` with ``6 N D = compute`` that minimises :func:`chinchilla_loss`.
+
+    Closed form (Hoffmann et al., 2022, eq. 4): ``N = G (C/6)^(beta/(alpha+beta))`` with
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``, and ``D = C / (6 N)``.
+    """
+    f = CHINCHILLA_FIT if fit is None else fit
+    c = float(_positive("compute", compute))
+    a, b = f["alpha"], f["beta"]
+    g = (a * f["A"] / (b * f["B"])) ** (1 / (a + b))
+    n = g * (c / 6) ** (b / (a + b))
+    return n, c / (6 * n)
