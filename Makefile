@@ -32,10 +32,18 @@ install: $(STAMP)
 
 # TQDM_DISABLE: in an executed notebook a tqdm bar is a live widget, which a static page can
 # only show as its stale "0%|" text fallback; live readers still get their progress bars.
+# The execution cache knows a chapter's cells, not the mlbook code they call: when the
+# package changes, the cache and Sphinx's saved state are dropped so every chapter re-runs.
 book: install
 	@echo "==> building the book: every changed chapter executes, unchanged ones come from the cache"
 	@start=$$(date +%s); \
+	code=$$(find code -name '*.py' -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16); \
+	if [ -d _build/.jupyter_cache ] && [ "$$(cat _build/.mlbook-code 2>/dev/null)" != "$$code" ]; then \
+	  echo "==> mlbook's code changed since the last build: every chapter executes again"; \
+	  rm -rf _build/.jupyter_cache _build/.doctrees; \
+	fi; \
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --keep-going || exit 1; \
+	echo "$$code" > _build/.mlbook-code; \
 	echo "==> book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
 # A Chromium for the browser tests: the system's (Debian: apt-get install chromium) if there
