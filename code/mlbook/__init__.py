@@ -10,7 +10,7 @@ module                     chapter
 ``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, Monte Carlo
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
 ``mlbook.llm``             6-8  Language models: tiny LLaMA, tokenizer, corpus, training
-``mlbook.attention``       9-10  Attention: FlashAttention's tiled forward and backward
+``mlbook.attention``       9-10  Attention: MHA/GQA/MQA/MLA with KV caches; FlashAttention
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style
 =========================  ==========================================================
