@@ -30,3 +30,14 @@ def site() -> Path:
     if not (SITE / "index.html").exists():
         pytest.fail("no built site in _build/html: run `make book` (or `make test`) first")
     return SITE
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one torch thread, then restore the previous setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,8 @@ from mlbook.llm import Llama, LlamaConfig
 from mlbook.llm.llama import apply_rope, apply_rope_interleaved, rope_cos_sin
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small matrices are as fast on one thread, and one thread is not slowed by busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: Small tensors: one torch thread is as fast, and is not slowed by busy cores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def randomise(module, seed=0, std=0.2):

@@ -14,13 +14,8 @@ from mlbook.attention import (
     sram_footprint, standard_attention_io, standard_io_bound, tile_schedule, tile_steps)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tile-sized operations are faster on one thread (and not slowed by busy cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: Small tensors: one torch thread is as fast, and is not slowed by busy cores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def qkv(n_q, n_k=None, d=16, lead=(2, 3), dtype=torch.float32, seed=0, grad=False):

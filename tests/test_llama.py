@@ -24,13 +24,8 @@ from mlbook.llm.train import (TrainConfig, cosine_lr, load_checkpoint, make_opti
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models train faster on one thread, and much faster when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: Small tensors: one torch thread is as fast, and is not slowed by busy cores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = LlamaConfig(vocab_size=97, dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
