@@ -4,7 +4,7 @@
   copy MathJax 3 (``tex-chtml.js`` and the CHTML web fonts it loads) from the
   ``django-static-mathjax`` package on PyPI into ``_static/mathjax`` of the built site, and
   ``_config.yml`` sets ``mathjax_path: mathjax/tex-chtml.js``. Only what pages load is
-  copied (about 1.2 MB of the package's 24 MB).
+  copied (about 2.2 MB of the package's 24 MB).
 * **No CDN widget scripts.** Our widgets carry their own static view (``text/html``), so the
   ipywidgets embed manager and require.js that myst-nb would load from CDNs are not needed:
   ``_config.yml`` sets ``nb_ipywidgets_js: {}``.
@@ -28,8 +28,9 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-#: What tex-chtml.js needs at read time, relative to MathJax's es5 folder.
-MATHJAX_FILES = ["tex-chtml.js", "output/chtml/fonts/woff-v2"]
+#: What tex-chtml.js needs at read time, relative to MathJax's es5 folder: the script, the
+#: CHTML fonts, and the TeX extensions it autoloads when a page uses, say, \boldsymbol.
+MATHJAX_FILES = ["tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions"]
 
 
 def mathjax_source() -> Path:

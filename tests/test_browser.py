@@ -78,6 +78,16 @@ class Reader:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url, wait_until="networkidle")
+        # MathJax typesets after the page loads and may then fetch TeX extensions: wait for it
+        # to finish, so its errors and requests are seen, then count math left untypeset.
+        self.untypeset = 0
+        if self.page.locator("script[src*='mathjax/tex-chtml.js']").count():
+            self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                        timeout=30_000)
+            self.page.evaluate("() => MathJax.startup.promise")
+            self.page.wait_for_load_state("networkidle")
+            self.untypeset = self.page.locator(
+                "span.math:not(:has(mjx-container)), div.math:not(:has(mjx-container))").count()
 
     def foreign_requests(self, origin: str) -> list[str]:
         host = urlparse(origin).netloc
@@ -91,6 +101,7 @@ def test_chapter_one_reads_offline_with_math_and_a_working_slider(browser, serve
     # Math typeset by MathJax served from the site itself.
     page.wait_for_selector("mjx-container", timeout=20_000)
     assert page.locator("mjx-container").count() > 20
+    assert reader.untypeset == 0
     assert any("/_static/mathjax/tex-chtml.js" in u for u in reader.requests)
 
     # The static widget: move the first slider one step with the keyboard, as a reader would.
@@ -124,4 +135,5 @@ def test_every_page_loads_without_errors_or_foreign_requests(browser, server, si
         reader = Reader(browser, f"{server}/{rel}")
         assert reader.errors == [], f"{rel}: console errors: {reader.errors}"
         assert reader.foreign_requests(server) == [], f"{rel}: requests left the site"
+        assert reader.untypeset == 0, f"{rel}: {reader.untypeset} formulas were not typeset"
         reader.page.close()

@@ -81,6 +81,8 @@ def test_mathjax_is_served_by_the_site(site):
     assert (site / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
     fonts = list((site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert len(fonts) > 10
+    # extensions MathJax autoloads (\boldsymbol in chapter 6, for one)
+    assert (site / "_static" / "mathjax" / "input" / "tex" / "extensions" / "boldsymbol.js").exists()
 
 
 def test_every_widget_on_the_site_is_static_and_light(site):
