@@ -11,6 +11,7 @@ module                     chapter
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
 ``mlbook.llm``             6-8  Language models: tiny LLaMA, tokenizer, corpus, training
 ``mlbook.attention``       9-10  Attention: MHA/GQA/MQA/MLA with KV caches; FlashAttention
+``mlbook.vlm``             11  Vision-language: MoonViT, pixel shuffle, MoE, a tiny VLM
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style
 =========================  ==========================================================
