@@ -1,0 +1,984 @@
+"""Direct Preference Optimization (chapter 8): the loss, an exact bandit check, and a trainer.
+
+Follows Rafailov, Sharma, Mitchell, Ermon, Manning and Finn, *Direct Preference Optimization:
+Your Language Model is Secretly a Reward Model* (NeurIPS 2023), and the RLHF pipeline it
+replaces: Christiano et al. (2017), Ziegler et al. (2019), Stiennon et al. (2020) and
+Ouyang et al. (InstructGPT, 2022), with the Bradley-Terry model (1952) of paired comparisons.
+Equation (8.n) in the docstrings is the n-th numbered equation of the chapter:
+
+* (8.1) Bradley-Terry: ``P(y_w > y_l | x) = sigmoid(r(x, y_w) - r(x, y_l))``;
+* (8.2) the reward model's loss, ``-mean log sigmoid(r(x, y_w) - r(x, y_l))``;
+* (8.3) the KL-regularised objective of RLHF,
+  ``max_pi E_{y ~ pi}[r(x, y)] - beta KL(pi(.|x) || pi_ref(.|x))``;
+* (8.4) its optimum, ``pi*(y|x) = pi_ref(y|x) exp(r(x, y) / beta) / Z(x)``;
+* (8.5) the reward a policy implies, ``r(x, y) = beta log(pi(y|x) / pi_ref(y|x)) + beta log Z(x)``;
+* (8.6) the DPO loss, ``-mean log sigmoid(beta [log-ratio(y_w) - log-ratio(y_l)])`` with
+  ``log-ratio(y) = log pi(y|x) - log pi_ref(y|x)``;
+* (8.7) its gradient, ``-beta mean sigmoid(r_hat(y_l) - r_hat(y_w)) [grad log pi(y_w|x) -
+  grad log pi(y_l|x)]``, with the implicit reward ``r_hat(y) = beta log-ratio(y)``.
+
+The module has three parts.
+
+1. The loss on *sequence* log-probabilities (:func:`dpo_loss`, :func:`implicit_rewards`,
+   :func:`dpo_gradient_weights`, and :func:`sequence_logprobs`, which sums the
+   log-probabilities of the response tokens only).
+2. The bandit: one prompt, a handful of responses with known rewards, comparisons drawn from
+   Bradley-Terry, and a tabular softmax policy. Everything has a closed form here
+   (:func:`kl_optimal_policy`, (8.4)), so DPO (:func:`train_dpo_bandit`) and the two-stage
+   route of RLHF (:func:`fit_bradley_terry`, then :func:`kl_policy_gradient`) can be checked
+   against it exactly.
+3. The language model: preference pairs from chapter 7's tasks
+   (:func:`make_preference_pairs`), tokenised with response masks (:func:`encode_pairs`), a
+   trainer with a frozen reference model (:func:`train_dpo`) that logs the implicit reward
+   accuracy and margins, and a policy's true reward and KL divergence from the reference
+   (:func:`reward_and_kl`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+__all__ = [
+    # the loss
+    "check_beta", "implicit_rewards", "dpo_loss", "dpo_gradient_weights", "sequence_logprobs",
+    # the bandit
+    "BANDIT_PROMPT", "BANDIT_RESPONSES", "BANDIT_REWARDS", "BANDIT_REFERENCE",
+    "kl_optimal_policy", "bradley_terry_probability", "total_variation",
+    "sample_bandit_preferences", "population_preferences", "fit_bradley_terry",
+    "BanditDPOResult", "train_dpo_bandit", "kl_policy_gradient", "BanditPolicyGradientResult",
+    # the language model
+    "PreferencePair", "PreferenceBatch", "RESPONSE_PREFIX", "encode_pairs", "prompt_lengths",
+    "batched_logprobs", "pair_logprobs",
+    "preference_metrics", "DPOConfig", "DPOHistory", "train_dpo", "sample_responses",
+    "reward_and_kl", "malformed_response", "wrong_response", "make_preference_pairs",
+]
+
+
+# ========================================================================================
+# 1. The DPO loss
+# ========================================================================================
+def check_beta(beta: float) -> float:
+    """``beta`` as a float, or ``ValueError`` unless it is a positive finite number."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating, np.integer)):
+        raise ValueError(f"beta must be a positive number, got {beta!r}")
+    beta = float(beta)
+    if not (beta > 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a positive finite number (the strength of the KL "
+                         f"penalty), got {beta!r}")
+    return beta
+
+
+def _as_1d(name: str, x: Any) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if not torch.is_floating_point(x):
+        x = x.to(torch.get_default_dtype())
+    if x.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D tensor of sequence log-probabilities, one per "
+                         f"pair, got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected):
+    names = ("policy_chosen", "policy_rejected", "ref_chosen", "ref_rejected")
+    tensors = [_as_1d(n, t) for n, t in zip(names, (policy_chosen, policy_rejected,
+                                                     ref_chosen, ref_rejected))]
+    sizes = {n: t.shape[0] for n, t in zip(names, tensors)}
+    if len(set(sizes.values())) != 1:
+        raise ValueError("chosen and rejected log-probabilities must hold one entry per pair, "
+                         f"with the same batch size everywhere; got sizes {sizes}")
+    if tensors[0].shape[0] == 0:
+        raise ValueError("need at least one preference pair, got an empty batch")
+    return tensors
+
+
+def implicit_rewards(policy_logps: torch.Tensor, ref_logps: torch.Tensor,
+                     beta: float) -> torch.Tensor:
+    """The implicit reward ``beta * (log pi(y|x) - log pi_ref(y|x))`` of equation (8.5).
+
+    ``policy_logps``, ``ref_logps``: ``(N,)`` sequence log-probabilities in nats. The
+    ``beta log Z(x)`` term of (8.5) is left out: it is the same for every response to a
+    prompt, so it cancels in every comparison. Returns ``(N,)``, in reward units (nats times
+    beta).
+    """
+    beta = check_beta(beta)
+    policy_logps, ref_logps = _as_1d("policy_logps", policy_logps), _as_1d("ref_logps", ref_logps)
+    if policy_logps.shape != ref_logps.shape:
+        raise ValueError(f"policy_logps {tuple(policy_logps.shape)} and ref_logps "
+                         f"{tuple(ref_logps.shape)} must have the same shape")
+    return beta * (policy_logps - ref_logps)
+
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
+             ref_chosen: torch.Tensor, ref_rejected: torch.Tensor, beta: float, *,
+             reduction: str = "mean") -> torch.Tensor:
+    """The DPO loss (8.6) from sequence log-probabilities.
+
+    Each argument is ``(N,)``, one sequence log-probability (nats, summed over the response
+    tokens) per preference pair: the policy's and the frozen reference's, of the chosen
+    response ``y_w`` and of the rejected one ``y_l``. The loss of one pair is
+    ``-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r)))``, computed with
+    :func:`torch.nn.functional.logsigmoid` so that a margin of -1000 gives a loss of 1000
+    rather than ``inf`` (``log(sigmoid(-1000))`` underflows to ``log 0``). ``reduction`` is
+    ``"mean"`` (the loss of the chapter), ``"sum"`` or ``"none"`` (the ``(N,)`` per-pair losses).
+
+    Raises ``ValueError`` for ``beta <= 0``, arguments of different sizes (a chosen batch
+    that does not match its rejected batch), an empty batch or an unknown ``reduction``.
+    """
+    beta = check_beta(beta)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    pc, pr, rc, rr = _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
+    logits = beta * ((pc - rc) - (pr - rr))                        # (N,) reward margin
+    losses = -F.logsigmoid(logits)                                 # (N,)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def dpo_gradient_weights(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
+                         ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
+                         beta: float) -> torch.Tensor:
+    """The weight ``sigmoid(r_hat_l - r_hat_w)`` of each pair in the gradient (8.7), shape ``(N,)``.
+
+    It is near 1 when the implicit reward orders the pair wrongly (the pair is pushed hard)
+    and near 0 when it already orders it right by a wide margin (the pair is left alone).
+    """
+    beta = check_beta(beta)
+    pc, pr, rc, rr = _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
+    return torch.sigmoid(beta * ((pr - rr) - (pc - rc)))
+
+
+def sequence_logprobs(model: torch.nn.Module, input_ids: torch.Tensor,
+                      response_mask: torch.Tensor) -> torch.Tensor:
+    """``log pi(y|x)``: the log-probabilities of the response tokens, summed per sequence.
+
+    ``input_ids``: ``(B, T)`` prompt followed by response (and padding); ``response_mask``:
+    ``(B, T)``, true at the positions of response tokens (never at position 0, which has no
+    prediction). The token at position ``t`` is predicted by the logits at ``t - 1``, so the
+    prompt's own tokens and the padding do not count. Returns ``(B,)`` in nats. Raises
+    ``ValueError`` when a row has no response token (an empty response).
+    """
+    if input_ids.dim() != 2 or response_mask.shape != input_ids.shape:
+        raise ValueError(f"input_ids and response_mask must both be (batch, time), got "
+                         f"{tuple(input_ids.shape)} and {tuple(response_mask.shape)}")
+    mask = response_mask.bool()
+    if bool(mask[:, 0].any()):
+        raise ValueError("response_mask must be false at position 0 (a response needs a prompt "
+                         "token before it, at least <s>)")
+    empty = ~mask.any(dim=1)
+    if bool(empty.any()):
+        rows = torch.nonzero(empty).flatten().tolist()
+        raise ValueError(f"rows {rows} have an empty response (no token in response_mask); "
+                         "every pair needs a non-empty chosen and rejected response")
+    context = getattr(getattr(model, "config", None), "max_seq_len", None)
+    if context is not None and input_ids.shape[1] - 1 > context:
+        raise ValueError(f"sequences of {input_ids.shape[1]} tokens do not fit the model's "
+                         f"context of {context} (+1 for the last, predicted, token)")
+    inputs, targets, target_mask = input_ids[:, :-1], input_ids[:, 1:], mask[:, 1:]  # (B, T-1)
+    if isinstance(getattr(model, "model", None), torch.nn.Module) and isinstance(
+            getattr(model, "lm_head", None), torch.nn.Module):
+        # Hugging Face layout (chapter 6's Llama): run the decoder, then the output layer
+        # only at the positions that predict a response token, a few percent of them.
+        hidden = model.model(inputs)                                  # (B, T-1, D)
+        logits = model.lm_head(hidden[target_mask])                   # (M, V), M response tokens
+    else:
+        logits = model(inputs)[target_mask]                           # (M, V)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    token_logp = logp.gather(-1, targets[target_mask].unsqueeze(-1)).squeeze(-1)  # (M,)
+    rows = target_mask.nonzero()[:, 0]                                # the sequence of each token
+    return torch.zeros(input_ids.shape[0], dtype=token_logp.dtype,
+                       device=token_logp.device).index_add(0, rows, token_logp)  # (B,)
+
+
+# ========================================================================================
+# 2. The bandit: one prompt, K responses, a known reward
+# ========================================================================================
+#: The chapter's bandit: one prompt and five responses a model might give to it, ...
+BANDIT_PROMPT = "What is 3 plus 4?"
+BANDIT_RESPONSES = ("7", "The answer is 7.", "seven", "8", "I cannot answer that.")
+#: ... their rewards (the labellers' hidden scores: the bare answer is best) ...
+BANDIT_REWARDS = (2.0, 1.0, 0.5, 0.0, -1.0)
+#: ... and the SFT model's probabilities of them, which favour the wordy answers.
+BANDIT_REFERENCE = (0.10, 0.30, 0.25, 0.20, 0.15)
+
+
+def _probs(name: str, p: Any) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if p.ndim != 1 or p.size < 2:
+        raise ValueError(f"{name} must be a 1-D array of at least 2 probabilities, "
+                         f"got shape {p.shape}")
+    if np.any(~np.isfinite(p)) or np.any(p <= 0) or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
+        raise ValueError(f"{name} must be strictly positive and sum to 1, got {p}")
+    return p
+
+
+def _rewards(r: Any, k: int) -> np.ndarray:
+    r = np.asarray(r, dtype=float)
+    if r.shape != (k,) or np.any(~np.isfinite(r)):
+        raise ValueError(f"rewards must be {k} finite numbers (one per response), got {r}")
+    return r
+
+
+def kl_optimal_policy(ref_probs: Sequence[float], rewards: Sequence[float],
+                      beta: float) -> np.ndarray:
+    """The optimum (8.4) of the KL-regularised objective (8.3): ``pi_ref exp(r / beta) / Z``.
+
+    ``ref_probs``: ``(K,)`` reference probabilities (positive, summing to 1); ``rewards``:
+    ``(K,)``. Computed in log space (a log-sum-exp), so a small ``beta`` does not overflow.
+    """
+    beta = check_beta(beta)
+    ref = _probs("ref_probs", ref_probs)
+    r = _rewards(rewards, ref.size)
+    logits = np.log(ref) + r / beta
+    logits -= logits.max()
+    p = np.exp(logits)
+    return p / p.sum()
+
+
+def bradley_terry_probability(reward_a: Any, reward_b: Any) -> np.ndarray:
+    """``P(a preferred to b) = sigmoid(r_a - r_b)``, the Bradley-Terry model (8.1)."""
+    d = np.asarray(reward_a, dtype=float) - np.asarray(reward_b, dtype=float)
+    return 0.5 * (1.0 + np.tanh(0.5 * d))          # = sigmoid(d), without overflow
+
+
+def total_variation(p: Sequence[float], q: Sequence[float]) -> float:
+    """``TV(p, q) = 1/2 sum |p - q|``: the largest difference in probability of any event."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+def sample_bandit_preferences(ref_probs: Sequence[float], rewards: Sequence[float],
+                              n_pairs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n_pairs`` labelled comparisons, as a human labeller would produce them.
+
+    Two different responses are drawn from ``pi_ref`` (the SFT model proposes them); the
+    labeller prefers the first with the Bradley-Terry probability (8.1). Returns
+    ``(chosen, rejected)``: two ``(n_pairs,)`` integer arrays of response indices.
+    """
+    ref = _probs("ref_probs", ref_probs)
+    r = _rewards(rewards, ref.size)
+    if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
+        raise ValueError(f"n_pairs must be a positive integer, got {n_pairs!r}")
+    rng = np.random.default_rng(seed)
+    a = rng.choice(ref.size, size=n_pairs, p=ref)
+    b = rng.choice(ref.size, size=n_pairs, p=ref)
+    same = a == b
+    while same.any():                               # redraw the second until they differ
+        b[same] = rng.choice(ref.size, size=int(same.sum()), p=ref)
+        same = a == b
+    a_wins = rng.random(n_pairs) < bradley_terry_probability(r[a], r[b])
+    chosen = np.where(a_wins, a, b)
+    rejected = np.where(a_wins, b, a)
+    return chosen, rejected
+
+
+def population_preferences(ref_probs: Sequence[float], rewards: Sequence[float]
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ordered pair ``(i, j)``, ``i != j``, with its probability under the sampling above.
+
+    The limit of :func:`sample_bandit_preferences` for infinitely many pairs: the pair ``(i
+    chosen, j rejected)`` has weight ``pi_ref(i) pi_ref(j) sigmoid(r_i - r_j)`` (normalised).
+    Returns ``(chosen, rejected, weights)``, each of shape ``(K (K - 1),)``.
+    """
+    ref = _probs("ref_probs", ref_probs)
+    r = _rewards(rewards, ref.size)
+    i, j = np.nonzero(~np.eye(ref.size, dtype=bool))
+    w = ref[i] * ref[j] * bradley_terry_probability(r[i], r[j])
+    return i, j, w / w.sum()
+
+
+def _check_index_pairs(k: int, chosen: Any, rejected: Any, weights: Any):
+    chosen, rejected = np.asarray(chosen), np.asarray(rejected)
+    if chosen.ndim != 1 or chosen.shape != rejected.shape:
+        raise ValueError("chosen and rejected must be 1-D index arrays of the same length (one "
+                         f"entry per pair), got shapes {chosen.shape} and {rejected.shape}")
+    if chosen.size == 0:
+        raise ValueError("need at least one preference pair, got none")
+    for name, idx in (("chosen", chosen), ("rejected", rejected)):
+        if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= k:
+            raise ValueError(f"{name} must hold response indices in [0, {k}), got {idx}")
+    if weights is None:
+        weights = np.full(chosen.size, 1.0 / chosen.size)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != chosen.shape or np.any(weights < 0) or not weights.sum() > 0:
+        raise ValueError("weights must be non-negative, one per pair, and not all zero")
+    # The tabular losses depend on the data only through how often each ordered pair
+    # (i chosen, j rejected) occurs: add up repeated pairs, K (K - 1) at most.
+    totals = np.zeros((k, k))
+    np.add.at(totals, (chosen, rejected), weights)
+    i, j = np.nonzero(totals)
+    w = totals[i, j] / totals.sum()
+    return (torch.as_tensor(i, dtype=torch.long), torch.as_tensor(j, dtype=torch.long),
+            torch.as_tensor(w, dtype=torch.float64))
+
+
+class _one_thread:
+    """Run tiny tabular problems on one thread: for tensors of a few entries, the cost of
+    waking a second thread (milliseconds on a busy machine) dwarfs the arithmetic."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
+
+
+def _minimise(params: torch.Tensor, loss_fn: Callable[[], torch.Tensor], steps: int,
+              lr: float, record: Callable[[int], None] | None = None) -> None:
+    """Full-batch Adam on a small convex problem (the tabular losses of this section)."""
+    opt = torch.optim.Adam([params], lr=lr)
+    with _one_thread():
+        for step in range(steps):
+            opt.zero_grad()
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+            if record is not None:
+                record(step)
+
+
+def fit_bradley_terry(n_responses: int, chosen: Any, rejected: Any, weights: Any = None, *,
+                      steps: int = 300, lr: float = 0.2) -> np.ndarray:
+    """The reward model of RLHF's second stage, in tabular form: the Bradley-Terry MLE (8.2).
+
+    Minimises ``-sum_n w_n log sigmoid(r[chosen_n] - r[rejected_n])`` over one free reward per
+    response (full-batch Adam; the loss is convex). Rewards are identifiable only up to a
+    constant, so the result is shifted to mean zero. Returns ``(n_responses,)``.
+    """
+    if not isinstance(n_responses, (int, np.integer)) or n_responses < 2:
+        raise ValueError(f"n_responses must be an integer >= 2, got {n_responses!r}")
+    c, rj, w = _check_index_pairs(n_responses, chosen, rejected, weights)
+    r = torch.zeros(n_responses, dtype=torch.float64, requires_grad=True)
+    _minimise(r, lambda: -(w * F.logsigmoid(r[c] - r[rj])).sum(), steps, lr)
+    out = r.detach().numpy()
+    return out - out.mean()
+
+
+@dataclass
+class BanditDPOResult:
+    """A tabular policy trained by DPO, and how it got there."""
+
+    policy: np.ndarray                     # (K,) the trained policy's probabilities
+    logits: np.ndarray                     # (K,) its logits (mean zero)
+    beta: float
+    loss: list[float] = field(default_factory=list)         # DPO loss at each recorded step
+    tv_to_target: list[float] = field(default_factory=list)  # TV to `target`, if one was given
+    policies: list[np.ndarray] = field(default_factory=list)  # (K,) policy at each record
+    recorded_steps: list[int] = field(default_factory=list)
+
+
+def train_dpo_bandit(ref_probs: Sequence[float], chosen: Any, rejected: Any, beta: float,
+                     weights: Any = None, *, steps: int = 300, lr: float = 0.2,
+                     target: Sequence[float] | None = None,
+                     record_every: int = 10) -> BanditDPOResult:
+    """DPO on the bandit: a softmax policy over ``K`` responses trained with the loss (8.6).
+
+    The policy is ``pi = softmax(theta)``, started at the reference (``theta = log pi_ref``);
+    the loss is :func:`dpo_loss` on the pairs' log-probabilities ``log pi[chosen]``,
+    ``log pi[rejected]`` against ``log pi_ref``, weighted by ``weights`` (uniform if
+    ``None``; :func:`population_preferences` gives the infinite-data weights). Full-batch
+    Adam, ``steps`` steps. Every ``record_every`` steps the loss and the policy are recorded,
+    and with ``target`` (e.g. :func:`kl_optimal_policy`) the total-variation distance to it.
+    """
+    beta = check_beta(beta)
+    ref = _probs("ref_probs", ref_probs)
+    c, rj, w = _check_index_pairs(ref.size, chosen, rejected, weights)
+    log_ref = torch.as_tensor(np.log(ref), dtype=torch.float64)
+    theta = log_ref.clone().requires_grad_(True)
+    result = BanditDPOResult(policy=ref.copy(), logits=np.log(ref), beta=beta)
+
+    def loss_fn() -> torch.Tensor:
+        logp = torch.log_softmax(theta, dim=0)                          # (K,)
+        per_pair = dpo_loss(logp[c], logp[rj], log_ref[c], log_ref[rj], beta, reduction="none")
+        return (w * per_pair).sum()
+
+    def record(step: int) -> None:
+        if step % record_every == 0 or step == steps - 1:
+            with torch.no_grad():
+                result.recorded_steps.append(step + 1)
+                result.loss.append(float(loss_fn()))
+                pi = torch.softmax(theta, 0).numpy()
+                result.policies.append(pi)
+                if target is not None:
+                    result.tv_to_target.append(total_variation(pi, target))
+
+    _minimise(theta, loss_fn, steps, lr, record)
+    logits = theta.detach().numpy()
+    result.logits = logits - logits.mean()
+    result.policy = torch.softmax(theta.detach(), 0).numpy()
+    return result
+
+
+@dataclass
+class BanditPolicyGradientResult:
+    """A tabular policy trained by the KL-penalised policy gradient, and its history."""
+
+    policy: np.ndarray                     # (K,) final probabilities
+    beta: float
+    objective: list[float] = field(default_factory=list)    # exact E[r] - beta KL per record
+    tv_to_target: list[float] = field(default_factory=list)
+    recorded_steps: list[int] = field(default_factory=list)
+
+
+def kl_policy_gradient(ref_probs: Sequence[float], rewards: Sequence[float], beta: float, *,
+                       steps: int = 1500, batch_size: int = 64, lr: float = 0.1,
+                       seed: int = 0, target: Sequence[float] | None = None,
+                       record_every: int = 25) -> BanditPolicyGradientResult:
+    """RLHF's third stage on the bandit: REINFORCE on the KL-penalised reward (8.3).
+
+    Each step samples ``batch_size`` responses ``y ~ pi``, scores each with the penalised
+    reward ``r(y) - beta log(pi(y) / pi_ref(y))`` (the per-sample form used by Ziegler et
+    al., 2019), subtracts the batch mean as a baseline, and takes an Adam step along
+    ``mean[(R - baseline) grad log pi(y)]`` (Williams, 1992). ``rewards`` would be a learned
+    reward model's (:func:`fit_bradley_terry`). Stochastic: the policy ends near, not at, the
+    optimum (8.4); with ``target`` the TV distance to it is recorded.
+    """
+    beta = check_beta(beta)
+    ref = _probs("ref_probs", ref_probs)
+    r = _rewards(rewards, ref.size)
+    for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    gen = torch.Generator().manual_seed(seed)
+    log_ref = torch.as_tensor(np.log(ref), dtype=torch.float64)
+    r_t = torch.as_tensor(r, dtype=torch.float64)
+    theta = log_ref.clone().requires_grad_(True)
+    opt = torch.optim.Adam([theta], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / math.sqrt(1.0 + s / 50.0))
+    result = BanditPolicyGradientResult(policy=ref.copy(), beta=beta)
+    with _one_thread():
+        for step in range(steps):
+            logp = torch.log_softmax(theta, 0)                                   # (K,)
+            with torch.no_grad():
+                y = torch.multinomial(logp.exp(), batch_size, replacement=True, generator=gen)
+                penalised = r_t[y] - beta * (logp[y] - log_ref[y])               # (batch,)
+                advantage = penalised - penalised.mean()
+            loss = -(advantage * logp[y]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step % record_every == 0 or step == steps - 1:
+                with torch.no_grad():
+                    p = torch.softmax(theta, 0)
+                    kl = float((p * (torch.log(p) - log_ref)).sum())
+                    result.recorded_steps.append(step + 1)
+                    result.objective.append(float((p * r_t).sum()) - beta * kl)
+                    if target is not None:
+                        result.tv_to_target.append(total_variation(p.numpy(), target))
+    result.policy = torch.softmax(theta.detach(), 0).numpy()
+    return result
+
+
+# ========================================================================================
+# 3. The language model
+# ========================================================================================
+@dataclass(frozen=True)
+class PreferencePair:
+    """One comparison: for ``prompt``, the response ``chosen`` (y_w) beat ``rejected`` (y_l).
+
+    ``kind`` says how the rejected response was made (for example ``"wrong"`` or
+    ``"malformed"``). Raises ``ValueError`` for an empty prompt, an empty (or blank)
+    response, or two identical responses (a comparison with nothing to compare).
+    """
+
+    prompt: str
+    chosen: str
+    rejected: str
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ValueError(f"prompt must be a non-empty string, got {self.prompt!r}")
+        for name in ("chosen", "rejected"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"the {name} response must be a non-empty string, got "
+                                 f"{value!r}: DPO's log-probability of an empty response is "
+                                 "0 for every model, so the pair would teach nothing")
+        if self.chosen.strip() == self.rejected.strip():
+            raise ValueError(f"chosen and rejected responses are identical ({self.chosen!r})")
+
+
+@dataclass
+class PreferenceBatch:
+    """Preference pairs as padded token ids, ready for :func:`sequence_logprobs`.
+
+    ``chosen_ids``, ``rejected_ids``: ``(N, T)``, ``<s> prompt response </s>`` then padding
+    (``</s>``); ``chosen_mask``, ``rejected_mask``: ``(N, T)`` booleans, true on the
+    response tokens and their closing ``</s>`` (the tokens whose log-probabilities make
+    ``log pi(y|x)``), false on ``<s>``, the prompt and the padding.
+    """
+
+    chosen_ids: torch.Tensor
+    chosen_mask: torch.Tensor
+    rejected_ids: torch.Tensor
+    rejected_mask: torch.Tensor
+    pairs: list[PreferencePair]
+
+    def __len__(self) -> int:
+        return self.chosen_ids.shape[0]
+
+    def select(self, index: Sequence[int] | torch.Tensor) -> "PreferenceBatch":
+        """The pairs at ``index``, with padding columns that no row uses cut off."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        cm, rm = self.chosen_mask[index], self.rejected_mask[index]
+        used = (cm | rm).any(dim=0).nonzero()
+        width = int(used.max()) + 1 if used.numel() else 1
+        return PreferenceBatch(self.chosen_ids[index, :width], cm[:, :width],
+                               self.rejected_ids[index, :width], rm[:, :width],
+                               [self.pairs[i] for i in index.tolist()])
+
+
+#: What separates a prompt from its response in chapter 7's training data: the response is
+#: tokenised as ``" " + output`` after the prompt's closing ``"### Response:"``.
+RESPONSE_PREFIX = " "
+
+
+def _tokenise(tokenizer, prompt: str, response: str,
+              response_prefix: str = RESPONSE_PREFIX) -> tuple[list[int], int]:
+    """``<s> prompt`` and ``prefix + response </s>`` tokenised apart (an exact boundary)."""
+    p = tokenizer.encode(prompt, bos=True)
+    r = tokenizer.encode(response_prefix + response, eos=True)
+    return p + r, len(p)
+
+
+def encode_pairs(tokenizer, pairs: Sequence[PreferencePair], *, max_len: int | None = None,
+                 response_prefix: str = RESPONSE_PREFIX) -> PreferenceBatch:
+    """Tokenise preference pairs into a :class:`PreferenceBatch`.
+
+    The prompt and each response are tokenised separately, exactly as chapter 7's
+    :class:`~mlbook.llm.instruct.InstructionDataset` tokenises its examples
+    (``<s> prompt`` then ``response_prefix + response </s>``), so the model is scored on the
+    very token sequences it was fine-tuned to produce; the closing ``</s>`` counts, so
+    ``log pi(y|x)`` includes the decision to stop. Raises ``ValueError`` for no pairs, an
+    object that is not a :class:`PreferencePair`, or a sequence longer than ``max_len``.
+    """
+    if not pairs:
+        raise ValueError("pairs is empty: need at least one preference pair")
+    rows = []
+    for p in pairs:
+        if not isinstance(p, PreferencePair):
+            raise ValueError(f"pairs must be PreferencePair objects, got {type(p).__name__}")
+        rows.append((_tokenise(tokenizer, p.prompt, p.chosen, response_prefix),
+                     _tokenise(tokenizer, p.prompt, p.rejected, response_prefix)))
+    width = max(len(ids) for row in rows for ids, _ in row)
+    if max_len is not None and width > max_len:
+        raise ValueError(f"a pair has {width} tokens, more than max_len={max_len}")
+    pad = tokenizer.eos_id
+    out = []
+    for side in (0, 1):
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        for b, row in enumerate(rows):
+            seq, start = row[side]
+            ids[b, :len(seq)] = torch.tensor(seq)
+            mask[b, start:len(seq)] = True
+        out += [ids, mask]
+    return PreferenceBatch(*out, pairs=list(pairs))
+
+
+def _pair_logprobs(model: torch.nn.Module,
+                   batch: PreferenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log pi(y_w|x), log pi(y_l|x))``, each ``(N,)``, in one forward pass of ``2N`` rows."""
+    ids = torch.cat([batch.chosen_ids, batch.rejected_ids])             # (2N, T)
+    mask = torch.cat([batch.chosen_mask, batch.rejected_mask])
+    logps = sequence_logprobs(model, ids, mask)                         # (2N,)
+    n = len(batch)
+    return logps[:n], logps[n:]
+
+
+def prompt_lengths(batch: PreferenceBatch) -> torch.Tensor:
+    """``(N,)``: the number of prompt tokens (``<s>`` included) of each pair."""
+    return batch.chosen_mask.int().argmax(dim=1)
+
+
+@torch.no_grad()
+def batched_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, response_mask: torch.Tensor,
+                     batch_size: int = 64) -> torch.Tensor:
+    """:func:`sequence_logprobs` without gradient, ``batch_size`` rows at a time: ``(N,)`` nats.
+
+    Padding columns that no row of a chunk uses are cut off before the forward pass.
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    for s in range(0, input_ids.shape[0], batch_size):
+        ids, mask = input_ids[s:s + batch_size], response_mask[s:s + batch_size]
+        used = mask.any(dim=0).nonzero()
+        width = int(used.max()) + 1 if used.numel() else 1
+        out.append(sequence_logprobs(model, ids[:, :width], mask[:, :width]))
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def pair_logprobs(model: torch.nn.Module, batch: PreferenceBatch,
+                  batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence log-probabilities of every pair's chosen and rejected response (no gradient).
+
+    Returns two ``(N,)`` tensors in nats; used for the frozen reference model, whose values
+    are computed once, and for evaluation. Pairs are taken ``batch_size`` at a time in order
+    of prompt length, so little of each chunk is padding.
+    """
+    was_training = model.training
+    model.eval()
+    order = prompt_lengths(batch).argsort(stable=True)
+    chosen, rejected = [], []
+    for s in range(0, len(batch), batch_size):
+        c, r = _pair_logprobs(model, batch.select(order[s:s + batch_size]))
+        chosen.append(c)
+        rejected.append(r)
+    model.train(was_training)
+    back = order.argsort()
+    return torch.cat(chosen)[back], torch.cat(rejected)[back]
+
+
+def preference_metrics(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
+                       ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
+                       beta: float) -> dict[str, float]:
+    """How well the implicit reward (8.5) orders the pairs.
+
+    ``accuracy``: fraction of pairs whose chosen response gets the higher implicit reward
+    (a tie counts one half, so the reference model itself scores exactly 0.5);
+    ``margin``: mean of ``r_hat_w - r_hat_l``; ``chosen_reward``, ``rejected_reward``: the
+    means of each; ``loss``: the DPO loss (8.6).
+    """
+    rc = implicit_rewards(policy_chosen, ref_chosen, beta)
+    rr = implicit_rewards(policy_rejected, ref_rejected, beta)
+    diff = rc - rr
+    return {"accuracy": float(((diff > 0).double() + 0.5 * (diff == 0).double()).mean()),
+            "margin": float(diff.mean()),
+            "chosen_reward": float(rc.mean()), "rejected_reward": float(rr.mean()),
+            "loss": float(dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected,
+                                   beta))}
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    """How to run DPO; the defaults are the chapter's tiny run, the comments the paper's
+    settings (Rafailov et al., 2023, appendix B)."""
+
+    beta: float = 0.1          # strength of the KL penalty (paper: 0.1; 0.5 for summarisation)
+    steps: int = 40            # optimizer steps
+    batch_size: int = 16       # pairs per step (paper: 64)
+    lr: float = 3e-4           # peak learning rate (paper: 1e-6 with RMSprop)
+    warmup_steps: int = 5      # linear warm-up, then constant (paper: 150 steps)
+    grad_clip: float = 1.0     # clip the global gradient norm
+    eval_every: int = 10       # evaluate every this many steps (and before the first)
+    seed: int = 0              # order of the pairs
+
+    def __post_init__(self) -> None:
+        check_beta(self.beta)
+        for name in ("steps", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+            raise ValueError("warmup_steps must be an integer in [0, steps), got "
+                             f"{self.warmup_steps!r}")
+        if not (self.lr > 0 and self.grad_clip > 0):
+            raise ValueError(f"lr and grad_clip must be positive, got {self.lr}, {self.grad_clip}")
+
+
+@dataclass
+class DPOHistory:
+    """What happened during DPO. Rewards are implicit rewards (8.5); log-probabilities in nats."""
+
+    beta: float
+    step: list[int] = field(default_factory=list)             # 1, 2, ..., steps
+    loss: list[float] = field(default_factory=list)           # DPO loss of each step's batch
+    accuracy: list[float] = field(default_factory=list)       # implicit reward accuracy, batch
+    margin: list[float] = field(default_factory=list)         # mean r_hat_w - r_hat_l, batch
+    chosen_reward: list[float] = field(default_factory=list)  # mean r_hat_w, batch
+    rejected_reward: list[float] = field(default_factory=list)
+    chosen_logp: list[float] = field(default_factory=list)    # mean log pi(y_w|x), batch
+    rejected_logp: list[float] = field(default_factory=list)  # mean log pi(y_l|x), batch
+    eval_step: list[int] = field(default_factory=list)        # steps at which we evaluated
+    evals: list[dict[str, float]] = field(default_factory=list)  # preference_metrics + extras
+    seconds: float = 0.0
+
+    def eval_series(self, key: str) -> list[float]:
+        """One evaluation metric across the evaluations (e.g. ``"accuracy"``, ``"kl"``)."""
+        return [e[key] for e in self.evals]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _length_grouped_epoch(lengths: list[int], batch_size: int, generator: torch.Generator,
+                          group: int = 8) -> list[int]:
+    """One shuffled epoch whose consecutive batches hold pairs of similar prompt length.
+
+    The shuffled epoch is cut into chunks of ``group * batch_size`` pairs, each chunk sorted
+    by prompt length and cut into batches, and the batches shuffled (Hugging Face's
+    ``group_by_length``): every pair is seen once per epoch, and a batch has few distinct
+    prompt lengths and little padding.
+    """
+    perm = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = group * batch_size
+    batches = []
+    for s in range(0, len(perm), chunk):
+        part = sorted(perm[s:s + chunk], key=lambda i: lengths[i])
+        batches += [part[b:b + batch_size] for b in range(0, len(part), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [i for b in shuffle for i in batches[b]]
+
+
+def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: PreferenceBatch,
+              config: DPOConfig | None = None, *, eval_pairs: PreferenceBatch | None = None,
+              evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+              progress: bool = True) -> DPOHistory:
+    """Fine-tune ``policy`` in place with the DPO loss (8.6) against a frozen ``reference``.
+
+    ``reference`` (the SFT model; ``policy`` starts as a copy of it) is frozen: it is never
+    given to the optimizer, and its log-probabilities of every pair are computed once,
+    without gradient, before training, since they never change. Each step draws
+    ``config.batch_size`` pairs (reshuffled every epoch), computes the policy's sequence
+    log-probabilities of both responses in one forward pass (batches hold pairs of similar
+    prompt length, so little of it is padding), and takes an AdamW step (no weight decay,
+    linear warm-up, then a constant rate, gradient clipping). Before the first step and
+    every ``eval_every`` steps, :func:`preference_metrics` on ``eval_pairs`` and
+    ``evaluate(policy)`` (any extra metrics, e.g. :func:`reward_and_kl`) are recorded.
+    """
+    config = DPOConfig() if config is None else config
+    if not isinstance(config, DPOConfig):
+        raise ValueError(f"config must be a DPOConfig, got {type(config).__name__}")
+    if not isinstance(pairs, PreferenceBatch) or len(pairs) == 0:
+        raise ValueError("pairs must be a non-empty PreferenceBatch (see encode_pairs)")
+    shared = {id(p) for p in policy.parameters()} & {id(p) for p in reference.parameters()}
+    if policy is reference or shared:
+        raise ValueError("policy and reference must be two separate models (start the policy "
+                         "as a copy of the SFT model: copy.deepcopy(sft_model)); the "
+                         "reference must stay frozen")
+    params = [p for p in policy.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the policy has no trainable parameter (requires_grad is off everywhere)")
+    beta = config.beta
+    reference.eval()                          # frozen: never in the graph, never optimised
+    ref_c, ref_r = pair_logprobs(reference, pairs)                      # (N,), (N,)
+    if eval_pairs is not None:
+        eval_ref = pair_logprobs(reference, eval_pairs)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(config.seed)
+    history = DPOHistory(beta=beta)
+
+    def run_eval(step: int) -> None:
+        record: dict[str, float] = {}
+        if eval_pairs is not None:
+            pc, pr = pair_logprobs(policy, eval_pairs)
+            record.update(preference_metrics(pc, pr, *eval_ref, beta))
+        if evaluate is not None:
+            record.update(evaluate(policy))
+        if record:
+            history.eval_step.append(step)
+            history.evals.append(record)
+
+    start = time.perf_counter()
+    run_eval(0)
+    order: list[int] = []
+    policy.train()
+    bar = tqdm(range(config.steps), desc=f"DPO beta={beta:g}", disable=not progress,
+               mininterval=1.0, leave=False)
+    lengths = prompt_lengths(pairs).tolist()
+    for step in bar:
+        if len(order) < config.batch_size:
+            order += _length_grouped_epoch(lengths, config.batch_size, generator)
+        index, order = order[:config.batch_size], order[config.batch_size:]
+        batch = pairs.select(index)
+        lr = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        pc, pr = _pair_logprobs(policy, batch)                          # (B,), (B,)
+        rc, rr = ref_c[index], ref_r[index]
+        loss = dpo_loss(pc, pr, rc, rr, beta)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+
+        with torch.no_grad():
+            m = preference_metrics(pc.detach(), pr.detach(), rc, rr, beta)
+        history.step.append(step + 1)
+        history.loss.append(float(loss.detach()))
+        history.accuracy.append(m["accuracy"])
+        history.margin.append(m["margin"])
+        history.chosen_reward.append(m["chosen_reward"])
+        history.rejected_reward.append(m["rejected_reward"])
+        history.chosen_logp.append(float(pc.detach().mean()))
+        history.rejected_logp.append(float(pr.detach().mean()))
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            run_eval(step + 1)
+            policy.train()
+            bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+    history.seconds = time.perf_counter() - start
+    policy.eval()
+    return history
+
+
+def _sample_grouped(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
+                    temperature: float, seed: int, batch_size: int) -> list[list[int]]:
+    """Sample a continuation of each encoded prompt; prompts of equal length go together."""
+    from .llama import generate
+
+    groups: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        groups.setdefault(len(ids), []).append(i)
+    responses: list[list[int]] = [[] for _ in encoded]
+    for g, (length, idx) in enumerate(sorted(groups.items())):
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s:s + batch_size]
+            ids = torch.tensor([encoded[i] for i in chunk])
+            new = generate(model, ids, max_new_tokens, temperature=temperature,
+                           eos_id=tokenizer.eos_id, seed=seed + 1000 * g + s)[:, length:]
+            for row, i in zip(new.tolist(), chunk):
+                if tokenizer.eos_id in row:
+                    row = row[:row.index(tokenizer.eos_id) + 1]
+                responses[i] = row
+    return responses
+
+
+@torch.no_grad()
+def sample_responses(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *,
+                     max_new_tokens: int = 12, temperature: float = 1.0, seed: int = 0,
+                     batch_size: int = 128) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Sample one response per prompt from ``model``; return the texts and their token ids.
+
+    Prompts of the same token length are sampled together (no padding), with chapter 6's
+    :func:`~mlbook.llm.llama.generate`; a response ends at its first ``</s>`` (kept in its
+    tokens, so its log-probability includes stopping) or after ``max_new_tokens``. The token
+    ids come back too, ``(N, T)`` with a ``(N, T)`` response mask, so
+    :func:`batched_logprobs` scores the responses under any model.
+    """
+    if not prompts:
+        raise ValueError("prompts is empty")
+    encoded = [tokenizer.encode(p, bos=True) for p in prompts]
+    with _one_thread():          # decoding is a chain of tiny operations: one thread is faster
+        responses = _sample_grouped(model, tokenizer, encoded, max_new_tokens, temperature,
+                                    seed, batch_size)
+    width = max(len(p) + len(r) for p, r in zip(encoded, responses))
+    ids = torch.full((len(prompts), width), tokenizer.eos_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.bool)
+    texts = []
+    for b, (p, r) in enumerate(zip(encoded, responses)):
+        ids[b, :len(p) + len(r)] = torch.tensor(p + r)
+        mask[b, len(p):len(p) + len(r)] = True
+        texts.append(tokenizer.decode([t for t in r if t != tokenizer.eos_id]).strip())
+    return texts, ids, mask
+
+
+def reward_and_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer,
+                  prompts: Sequence[str], answers: Sequence[str], *, kl_prompts: int | None = None,
+                  max_new_tokens: int = 12, seed: int = 0) -> dict[str, float]:
+    """The true reward of ``policy`` and its KL divergence from ``reference``.
+
+    The reward of a response is 1 when it is exactly the expected answer (chapter 7's exact
+    match) and 0 otherwise, so the policy's expected reward on a prompt is the probability
+    ``pi(y*|x)`` that sampling (temperature 1) writes the answer ``y*``: computed exactly,
+    in one teacher-forced pass, and averaged over prompts. ``KL(pi || pi_ref)`` is estimated
+    from one sampled response ``y ~ pi(.|x)`` for each of the first ``kl_prompts`` prompts
+    (all of them if ``None``; sampling costs more than scoring), as the mean of
+    ``log pi(y|x) - log pi_ref(y|x)`` (sequence level, in nats; unbiased, so a small
+    sample can even give a slightly negative value). These are the two axes of the
+    paper's reward-KL frontier (Rafailov et al., 2023, figure 2). Returns ``{"reward", "kl"}``.
+    """
+    if len(prompts) != len(answers) or not prompts:
+        raise ValueError(f"need as many answers as prompts (at least one), got {len(prompts)} "
+                         f"prompts and {len(answers)} answers")
+    if kl_prompts is not None and (not isinstance(kl_prompts, int) or kl_prompts < 1):
+        raise ValueError(f"kl_prompts must be a positive integer or None, got {kl_prompts!r}")
+    rows = [_tokenise(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), tokenizer.eos_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for b, (seq, start) in enumerate(rows):
+        ids[b, :len(seq)] = torch.tensor(seq)
+        mask[b, start:len(seq)] = True
+    reward = float(batched_logprobs(policy, ids, mask).exp().mean())
+    _, ids, mask = sample_responses(policy, tokenizer, list(prompts)[:kl_prompts],
+                                    max_new_tokens=max_new_tokens, seed=seed)
+    kl = batched_logprobs(policy, ids, mask) - batched_logprobs(reference, ids, mask)
+    return {"reward": reward, "kl": float(kl.mean())}
+
+
+# ----------------------------------------------------------------------------------------
+# Preference pairs from chapter 7's tasks
+# ----------------------------------------------------------------------------------------
+def malformed_response(output: str, input: str, rng) -> str:
+    """A response with the right content in the wrong form, as a careless model writes it.
+
+    One of: the answer said twice (``"7 7"``), the answer followed by an echo of the input,
+    or the input echoed alone (when the input differs from the answer). Never equal to
+    ``output``.
+    """
+    choices = [f"{output} {output}"]
+    if input.strip():
+        choices.append(f"{output} {input}")
+        if input.strip() != output.strip():
+            choices.append(input.strip())
+    return rng.choice(choices)
+
+
+def wrong_response(example, rng, attempts: int = 50) -> str:
+    """A well-formed but wrong answer: the answer to another instance of the same task.
+
+    Draws fresh instances of ``example.family`` (chapter 7's task generator) until one has a
+    different output (a different sum, the other label, other words). Falls back to a
+    malformed response for a family that cannot produce a different answer.
+    """
+    from .instruct import TASK_FAMILIES
+
+    family = TASK_FAMILIES[example.family]
+    for _ in range(attempts):
+        _, _, output = family.make(rng)
+        if output.strip() != example.output.strip():
+            return output
+    return malformed_response(example.output, example.input, rng)
+
+
+def make_preference_pairs(examples: Sequence[Any], *, model_responses: Sequence[str] | None = None,
+                          seed: int = 0) -> list[PreferencePair]:
+    """One preference pair per example of chapter 7: the correct output beats a bad response.
+
+    ``examples`` are :class:`mlbook.llm.instruct.Example` objects (instruction, input,
+    output, family); the prompt is their Alpaca prompt and the chosen response their
+    correct output. The rejected response is
+
+    * ``"model"``: the SFT model's own answer ``model_responses[i]`` (e.g. sampled with
+      :func:`sample_responses`) when it is wrong and not empty: the mistakes the model
+      actually makes, as in RLHF, where the compared responses come from the SFT model;
+    * otherwise, with equal probability, ``"wrong"`` (:func:`wrong_response`, a
+      well-formed answer with the wrong content) or ``"malformed"``
+      (:func:`malformed_response`, the right content in the wrong form).
+    """
+    import random
+
+    if not examples:
+        raise ValueError("examples is empty")
+    if model_responses is not None and len(model_responses) != len(examples):
+        raise ValueError(f"{len(model_responses)} model responses for {len(examples)} examples")
+    rng = random.Random(seed)
+    pairs = []
+    for i, ex in enumerate(examples):
+        answer = model_responses[i].strip() if model_responses is not None else ""
+        if answer and answer != ex.output.strip():
+            rejected, kind = answer, "model"
+        elif rng.random() < 0.5:
+            rejected, kind = wrong_response(ex, rng), "wrong"
+        else:
+            rejected, kind = malformed_response(ex.output, ex.input, rng), "malformed"
+        pairs.append(PreferencePair(ex.prompt(), ex.output, rejected, kind))
+    return pairs
