@@ -160,7 +160,8 @@ def test_mean_estimation_is_robbins_monro_on_w_minus_x():
     np.testing.assert_allclose(W[1:], incremental_mean(x), rtol=0, atol=1e-12)
 
 
-def test_long_loops_can_show_progress(capsys):
+def test_long_loops_can_show_progress(capsys, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     w = robbins_monro(additive_noise(g, 0.1), 0.0, Harmonic(), 20, rng=0, progress=True)
     m = incremental_mean(np.arange(1.0, 21.0), progress=True)
     assert w.shape == (21, 1) and m[-1] == pytest.approx(10.5)

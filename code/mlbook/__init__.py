@@ -9,11 +9,13 @@ module                     chapter
 ``mlbook.ensemble``        2  Ensemble learning: bagging, AdaBoost, gradient boosting, stacking
 ``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, Monte Carlo
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
-``mlbook.llm``             6-8  Language models: tiny LLaMA, tokenizer, corpus, training
+``mlbook.llm``             6-8  Language models: tiny LLaMA and its training (6), instruction
+                           tuning and LoRA (7, ``llm.instruct``), DPO (8, ``llm.dpo``)
 ``mlbook.attention``       9-10  Attention: MHA/GQA/MQA/MLA with KV caches; FlashAttention
 ``mlbook.vlm``             11  Vision-language: MoonViT, pixel shuffle, MoE, a tiny VLM
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style
+``mlbook.progress``        every long loop: tqdm bars that ``TQDM_DISABLE=1`` switches off
 =========================  ==========================================================
 """
 

@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 __all__ = [
     "StepSize", "Constant", "Harmonic", "Power",

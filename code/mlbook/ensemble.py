@@ -48,7 +48,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data

@@ -56,7 +56,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 __all__ = [
     "IOCounter", "LoopOrder",

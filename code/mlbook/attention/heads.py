@@ -691,7 +691,7 @@ def decode_step_by_step(module: GroupedQueryAttention | MultiHeadLatentAttention
     outs = [module(x[:, :prefill], cache, **kwargs)] if prefill else []
     steps = range(prefill, t)
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
         steps = tqdm(steps, desc="decoding")
     for i in steps:
         outs.append(module(x[:, i:i + 1], cache, **kwargs))
@@ -822,7 +822,7 @@ def mla_decode_seconds(config: MLAConfig, context_lengths: list[int], *, repeats
     import statistics
     import time
 
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     _positive_int("repeats", repeats)
     if not context_lengths:

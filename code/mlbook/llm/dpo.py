@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 __all__ = [
     # the loss

@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .data import BPETokenizer
 from .llama import Llama, LlamaConfig, apply_rope, generate, repeat_kv

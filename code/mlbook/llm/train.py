@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .data import BPETokenizer, CorpusData, build_corpus, get_batch, shard
 from .llama import Llama, LlamaConfig, causal_lm_loss

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .episodes import discounted_return, discounted_returns, sample_episode
 from .gridworld import GridWorld

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from mlbook.llm.llama import Llama, LlamaConfig, count_parameters
 from mlbook.llm.train import TrainConfig, cosine_lr, make_optimizer

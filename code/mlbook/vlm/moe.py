@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from mlbook.llm.llama import LlamaMLP
 
