@@ -15,7 +15,7 @@ from mlbook.llm.dpo import (BANDIT_REFERENCE, BANDIT_REWARDS, DPOConfig, Prefere
                             malformed_response, pair_logprobs, population_preferences,
                             preference_metrics, reward_and_kl, sample_bandit_preferences,
                             sequence_logprobs, total_variation, train_dpo, train_dpo_bandit)
-from mlbook.llm.instruct import Example, InstructionDataset, make_examples
+from mlbook.llm.instruct import InstructionDataset, make_examples
 
 # The chapter's bandit: five responses, a reference that prefers mediocre ones.
 REF = np.array(BANDIT_REFERENCE)

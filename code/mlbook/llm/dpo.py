@@ -37,6 +37,7 @@ The module has three parts.
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
@@ -44,7 +45,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from ..progress import tqdm
+from .instruct import TASK_FAMILIES, Example
+from .llama import generate
 
 __all__ = [
     # the loss
@@ -832,8 +836,6 @@ def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: Prefer
 def _sample_grouped(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
                     temperature: float, seed: int, batch_size: int) -> list[list[int]]:
     """Sample a continuation of each encoded prompt; prompts of equal length go together."""
-    from .llama import generate
-
     groups: dict[int, list[int]] = {}
     for i, ids in enumerate(encoded):
         groups.setdefault(len(ids), []).append(i)
@@ -917,7 +919,7 @@ def reward_and_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer
 # ----------------------------------------------------------------------------------------
 # Preference pairs from chapter 7's tasks
 # ----------------------------------------------------------------------------------------
-def malformed_response(output: str, input: str, rng) -> str:
+def malformed_response(output: str, input: str, rng: random.Random) -> str:
     """A response with the right content in the wrong form, as a careless model writes it.
 
     One of: the answer said twice (``"7 7"``), the answer followed by an echo of the input,
@@ -932,15 +934,13 @@ def malformed_response(output: str, input: str, rng) -> str:
     return rng.choice(choices)
 
 
-def wrong_response(example, rng, attempts: int = 50) -> str:
+def wrong_response(example: Example, rng: random.Random, attempts: int = 50) -> str:
     """A well-formed but wrong answer: the answer to another instance of the same task.
 
     Draws fresh instances of ``example.family`` (chapter 7's task generator) until one has a
     different output (a different sum, the other label, other words). Falls back to a
     malformed response for a family that cannot produce a different answer.
     """
-    from .instruct import TASK_FAMILIES
-
     family = TASK_FAMILIES[example.family]
     for _ in range(attempts):
         _, _, output = family.make(rng)
@@ -949,7 +949,8 @@ def wrong_response(example, rng, attempts: int = 50) -> str:
     return malformed_response(example.output, example.input, rng)
 
 
-def make_preference_pairs(examples: Sequence[Any], *, model_responses: Sequence[str] | None = None,
+def make_preference_pairs(examples: Sequence[Example], *,
+                          model_responses: Sequence[str] | None = None,
                           seed: int = 0) -> list[PreferencePair]:
     """One preference pair per example of chapter 7: the correct output beats a bad response.
 
@@ -964,8 +965,6 @@ def make_preference_pairs(examples: Sequence[Any], *, model_responses: Sequence[
       well-formed answer with the wrong content) or ``"malformed"``
       (:func:`malformed_response`, the right content in the wrong form).
     """
-    import random
-
     if not examples:
         raise ValueError("examples is empty")
     if model_responses is not None and len(model_responses) != len(examples):
