@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.llm.llama import RMSNorm, apply_rope, repeat_kv, rope_cos_sin
+from mlbook.llm.llama import RMSNorm, apply_rope, hf_rope_theta, repeat_kv, rope_cos_sin
 
 __all__ = [
     "GQAConfig", "MLAConfig", "AttentionConfig",
@@ -209,14 +209,13 @@ class MLAConfig:
     @classmethod
     def from_hf(cls, hf_config: Any) -> "MLAConfig":
         """The attention of a ``transformers.DeepseekV2Config`` (or anything with its fields)."""
-        rope = getattr(hf_config, "rope_parameters", None) or {}
-        theta = rope.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0))
         return cls(dim=hf_config.hidden_size, n_heads=hf_config.num_attention_heads,
                    kv_lora_rank=hf_config.kv_lora_rank,
                    qk_rope_head_dim=hf_config.qk_rope_head_dim,
                    qk_nope_head_dim=hf_config.qk_nope_head_dim,
                    v_head_dim=hf_config.v_head_dim, q_lora_rank=hf_config.q_lora_rank,
-                   n_layers=hf_config.num_hidden_layers, rope_theta=float(theta),
+                   n_layers=hf_config.num_hidden_layers,
+                   rope_theta=hf_rope_theta(hf_config),
                    norm_eps=hf_config.rms_norm_eps)
 
     def to_dict(self) -> dict[str, Any]:

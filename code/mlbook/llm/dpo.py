@@ -47,8 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from ..progress import tqdm
-from .instruct import TASK_FAMILIES, Example
-from .llama import generate
+from .instruct import TASK_FAMILIES, Example, generate_grouped
 
 __all__ = [
     # the loss
@@ -560,6 +559,22 @@ def _tokenise(tokenizer, prompt: str, response: str,
     return p + r, len(p)
 
 
+def _pad_rows(rows: Sequence[tuple[list[int], int]], pad_id: int,
+              width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad ``(token ids, response start)`` rows into ids and a response mask, ``(N, T)``.
+
+    The mask is true from each row's response start to its end (padding excluded); ``T`` is
+    ``width``, by default the longest row.
+    """
+    width = max(len(seq) for seq, _ in rows) if width is None else width
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for b, (seq, start) in enumerate(rows):
+        ids[b, :len(seq)] = torch.tensor(seq)
+        mask[b, start:len(seq)] = True
+    return ids, mask
+
+
 def encode_pairs(tokenizer, pairs: Sequence[PreferencePair], *, max_len: int | None = None,
                  response_prefix: str = RESPONSE_PREFIX) -> PreferenceBatch:
     """Tokenise preference pairs into a :class:`PreferenceBatch`.
@@ -582,17 +597,10 @@ def encode_pairs(tokenizer, pairs: Sequence[PreferencePair], *, max_len: int | N
     width = max(len(ids) for row in rows for ids, _ in row)
     if max_len is not None and width > max_len:
         raise ValueError(f"a pair has {width} tokens, more than max_len={max_len}")
-    pad = tokenizer.eos_id
-    out = []
-    for side in (0, 1):
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for b, row in enumerate(rows):
-            seq, start = row[side]
-            ids[b, :len(seq)] = torch.tensor(seq)
-            mask[b, start:len(seq)] = True
-        out += [ids, mask]
-    return PreferenceBatch(*out, pairs=list(pairs))
+    chosen_ids, chosen_mask = _pad_rows([c for c, _ in rows], tokenizer.eos_id, width)
+    rejected_ids, rejected_mask = _pad_rows([r for _, r in rows], tokenizer.eos_id, width)
+    return PreferenceBatch(chosen_ids, chosen_mask, rejected_ids, rejected_mask,
+                           pairs=list(pairs))
 
 
 def _pair_logprobs(model: torch.nn.Module,
@@ -833,26 +841,6 @@ def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: Prefer
     return history
 
 
-def _sample_grouped(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
-                    temperature: float, seed: int, batch_size: int) -> list[list[int]]:
-    """Sample a continuation of each encoded prompt; prompts of equal length go together."""
-    groups: dict[int, list[int]] = {}
-    for i, ids in enumerate(encoded):
-        groups.setdefault(len(ids), []).append(i)
-    responses: list[list[int]] = [[] for _ in encoded]
-    for g, (length, idx) in enumerate(sorted(groups.items())):
-        for s in range(0, len(idx), batch_size):
-            chunk = idx[s:s + batch_size]
-            ids = torch.tensor([encoded[i] for i in chunk])
-            new = generate(model, ids, max_new_tokens, temperature=temperature,
-                           eos_id=tokenizer.eos_id, seed=seed + 1000 * g + s)[:, length:]
-            for row, i in zip(new.tolist(), chunk):
-                if tokenizer.eos_id in row:
-                    row = row[:row.index(tokenizer.eos_id) + 1]
-                responses[i] = row
-    return responses
-
-
 @torch.no_grad()
 def sample_responses(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *,
                      max_new_tokens: int = 12, temperature: float = 1.0, seed: int = 0,
@@ -869,16 +857,12 @@ def sample_responses(model: torch.nn.Module, tokenizer, prompts: Sequence[str], 
         raise ValueError("prompts is empty")
     encoded = [tokenizer.encode(p, bos=True) for p in prompts]
     with _one_thread():          # decoding is a chain of tiny operations: one thread is faster
-        responses = _sample_grouped(model, tokenizer, encoded, max_new_tokens, temperature,
-                                    seed, batch_size)
-    width = max(len(p) + len(r) for p, r in zip(encoded, responses))
-    ids = torch.full((len(prompts), width), tokenizer.eos_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.bool)
-    texts = []
-    for b, (p, r) in enumerate(zip(encoded, responses)):
-        ids[b, :len(p) + len(r)] = torch.tensor(p + r)
-        mask[b, len(p):len(p) + len(r)] = True
-        texts.append(tokenizer.decode([t for t in r if t != tokenizer.eos_id]).strip())
+        responses = generate_grouped(model, encoded, max_new_tokens, eos_id=tokenizer.eos_id,
+                                     temperature=temperature, seed=seed, batch_size=batch_size)
+    ids, mask = _pad_rows([(p + r, len(p)) for p, r in zip(encoded, responses)],
+                          tokenizer.eos_id)
+    texts = [tokenizer.decode([t for t in r if t != tokenizer.eos_id]).strip()
+             for r in responses]
     return texts, ids, mask
 
 
@@ -902,13 +886,8 @@ def reward_and_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer
                          f"prompts and {len(answers)} answers")
     if kl_prompts is not None and (not isinstance(kl_prompts, int) or kl_prompts < 1):
         raise ValueError(f"kl_prompts must be a positive integer or None, got {kl_prompts!r}")
-    rows = [_tokenise(tokenizer, p, a) for p, a in zip(prompts, answers)]
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.full((len(rows), width), tokenizer.eos_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for b, (seq, start) in enumerate(rows):
-        ids[b, :len(seq)] = torch.tensor(seq)
-        mask[b, start:len(seq)] = True
+    ids, mask = _pad_rows([_tokenise(tokenizer, p, a) for p, a in zip(prompts, answers)],
+                          tokenizer.eos_id)
     reward = float(batched_logprobs(policy, ids, mask).exp().mean())
     _, ids, mask = sample_responses(policy, tokenizer, list(prompts)[:kl_prompts],
                                     max_new_tokens=max_new_tokens, seed=seed)

@@ -67,7 +67,8 @@ __all__ = [
     "invalid_reason", "Candidate", "SelfInstructResult", "self_instruct",
     "InstructionDataset", "IGNORE_INDEX", "LoRALinear", "apply_lora", "merge_lora",
     "lora_parameter_count", "trainable_parameters", "SFTConfig", "SFTHistory",
-    "shared_prefix_length", "hidden_states", "sft_loss", "finetune", "generate_responses",
+    "shared_prefix_length", "hidden_states", "sft_loss", "finetune", "generate_grouped",
+    "generate_responses",
     "greedy_matches", "reference_log_probs", "exact_match", "SFT_TRAIN", "SFT_LORA",
     "SFT_DATA", "LORA_SETTINGS", "SFTTinyLlama", "chapter_data", "examples_fingerprint",
     "sft_key", "sft_tiny_llama",
@@ -1004,6 +1005,34 @@ def finetune(model: nn.Module, dataset: InstructionDataset, config: SFTConfig | 
 # Generation and exact match
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
+def generate_grouped(model: Llama, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                     eos_id: int, greedy: bool = False, temperature: float = 1.0,
+                     top_p: float = 1.0, seed: int | None = 0,
+                     batch_size: int = 64) -> list[list[int]]:
+    """The new tokens after each tokenised prompt, up to and including the first ``eos_id``.
+
+    Prompts of equal token length are continued together, ``batch_size`` at a time, with
+    chapter 6's :func:`~mlbook.llm.llama.generate` (no padding is needed, so the result is
+    what one-at-a-time decoding gives); group ``g`` (by length) and chunk offset ``s`` are
+    seeded with ``seed + 1000 g + s``. Returns one list of token ids per prompt.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        groups.setdefault(len(p), []).append(i)
+    out: list[list[int]] = [[] for _ in prompts]
+    for g, (length, idx) in enumerate(sorted(groups.items())):
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s:s + batch_size]
+            ids = torch.tensor([list(prompts[i]) for i in chunk])
+            new = generate(model, ids, max_new_tokens, greedy=greedy, temperature=temperature,
+                           top_p=top_p, eos_id=eos_id,
+                           seed=None if seed is None else seed + 1000 * g + s)[:, length:]
+            for row, i in zip(new.tolist(), chunk):
+                out[i] = row[:row.index(eos_id) + 1] if eos_id in row else row
+    return out
+
+
+@torch.no_grad()
 def generate_responses(model: Llama, tokenizer: BPETokenizer, examples: Sequence[Example], *,
                        max_new_tokens: int = 16, greedy: bool = True, temperature: float = 1.0,
                        top_p: float = 1.0, seed: int | None = 0,
@@ -1018,22 +1047,11 @@ def generate_responses(model: Llama, tokenizer: BPETokenizer, examples: Sequence
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     prompts = [tokenizer.encode(ex.prompt(), bos=True) for ex in examples]
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(prompts):
-        groups.setdefault(len(p), []).append(i)
-    out = [""] * len(examples)
-    for g, (length, idx) in enumerate(sorted(groups.items())):
-        for s in range(0, len(idx), batch_size):
-            chunk = idx[s:s + batch_size]
-            ids = torch.tensor([prompts[i] for i in chunk])
-            new = generate(model, ids, max_new_tokens, greedy=greedy, temperature=temperature,
-                           top_p=top_p, eos_id=tokenizer.eos_id,
-                           seed=None if seed is None else seed + 1000 * g + s)[:, length:]
-            for row, i in zip(new.tolist(), chunk):
-                if tokenizer.eos_id in row:
-                    row = row[:row.index(tokenizer.eos_id)]
-                out[i] = tokenizer.decode(row).strip()
-    return out
+    rows = generate_grouped(model, prompts, max_new_tokens, eos_id=tokenizer.eos_id,
+                            greedy=greedy, temperature=temperature, top_p=top_p, seed=seed,
+                            batch_size=batch_size)
+    return [tokenizer.decode(row[:-1] if row[-1:] == [tokenizer.eos_id] else row).strip()
+            for row in rows]
 
 
 @torch.no_grad()

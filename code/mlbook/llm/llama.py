@@ -41,13 +41,20 @@ __all__ = [
     "LlamaDecoderLayer", "LlamaModel", "Llama", "causal_lm_loss", "count_parameters",
     "parameter_breakdown", "LLAMA_SIZES", "PUBLISHED_PARAMETERS", "sample_next_token",
     "generate", "saved_activation_bytes", "rope_score", "rope_score_profile",
-    "kv_cache_bytes_per_token",
+    "kv_cache_bytes_per_token", "hf_rope_theta",
 ]
 
 
 # ----------------------------------------------------------------------------------------
 # Configuration
 # ----------------------------------------------------------------------------------------
+def hf_rope_theta(hf_config: Any) -> float:
+    """RoPE's base ``theta`` from a ``transformers`` config: newer versions keep it in
+    ``rope_parameters["rope_theta"]``, older ones in ``rope_theta``; 10,000 if neither."""
+    rope = getattr(hf_config, "rope_parameters", None) or {}
+    return float(rope.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0)))
+
+
 @dataclass(frozen=True)
 class LlamaConfig:
     """The shape of a LLaMA model; field names follow Meta's ``ModelArgs``.
@@ -135,14 +142,13 @@ class LlamaConfig:
     @classmethod
     def from_hf(cls, hf_config: Any) -> "LlamaConfig":
         """The config of a ``transformers.LlamaConfig`` (or anything with its attributes)."""
-        rope = getattr(hf_config, "rope_parameters", None) or {}
-        theta = rope.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0))
         return cls(vocab_size=hf_config.vocab_size, dim=hf_config.hidden_size,
                    n_layers=hf_config.num_hidden_layers,
                    n_heads=hf_config.num_attention_heads,
                    n_kv_heads=hf_config.num_key_value_heads,
                    hidden_dim=hf_config.intermediate_size, norm_eps=hf_config.rms_norm_eps,
-                   rope_theta=float(theta), max_seq_len=hf_config.max_position_embeddings)
+                   rope_theta=hf_rope_theta(hf_config),
+                   max_seq_len=hf_config.max_position_embeddings)
 
 
 #: The four sizes of the LLaMA paper (Table 2): dimension, heads, layers; vocabulary 32,000.
