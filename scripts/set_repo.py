@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTALL = re.compile(r'"mlbook @ git\+[^"]*"')
+INSTALL = re.compile(r'"(mlbook(?:\[\w+\])?) @ git\+[^"]*"')
 
 
 def main(url: str) -> None:
@@ -25,7 +25,7 @@ def main(url: str) -> None:
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         setup = next(c for c in nb.cells if c.cell_type == "code")
-        setup.source = INSTALL.sub(f'"mlbook @ git+{url}"', setup.source)
+        setup.source = INSTALL.sub(lambda m: f'"{m.group(1)} @ git+{url}"', setup.source)
         nbformat.write(nb, path)
         print(f"updated {path.relative_to(ROOT)}")
     print(f"repository URL set to {url}")

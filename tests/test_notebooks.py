@@ -44,11 +44,37 @@ def test_setup_cell_installs_mlbook_from_the_configured_repository(path):
     url = config()["repository"]["url"]
     nb = nbformat.read(path, as_version=4)
     setup = next(c for c in nb.cells if c.cell_type == "code").source
-    assert re.search(r"^try:\n\s+import mlbook\nexcept ImportError:", setup, re.M), \
+    assert re.search(r"^try:\n\s+import mlbook\b.*\nexcept ImportError:", setup, re.M), \
         f"{path.name}: the first code cell must try `import mlbook` first"
-    installs = re.findall(r'%pip install .*"mlbook @ git\+([^"]+)"', setup)
+    installs = re.findall(r'%pip install .*"mlbook(?:\[\w+\])? @ git\+([^"]+)"', setup)
     assert installs == [url], (f"{path.name}: setup cell installs from {installs}, but "
                                f"_config.yml says {url} (run `make set-repo URL=...`)")
+
+
+TORCH_IMPORT = re.compile(r"^\s*(import torch|from torch\b|import transformers|from transformers\b"
+                          r"|from mlbook\.(llm|attention|vlm)\b|from mlbook import (llm|attention|vlm))",
+                          re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_installs_what_the_chapter_imports(path):
+    """A chapter opened alone gets its imports from its setup cell: mlbook's base
+    dependencies, plus the `llm` extra (torch, transformers, ...) where the chapter uses
+    them; and nothing imports the site toolchain (myst-nb): glue comes from mlbook."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert not any(re.search(r"^\s*(from|import) myst_nb\b", s, re.M) for s in code), \
+        f"{path.name} imports myst_nb, which a chapter opened alone lacks: use mlbook.notebook.glue"
+    needs_llm = any(TORCH_IMPORT.search(s) for s in code[1:])
+    installs_llm = '"mlbook[llm] @ git+' in code[0]
+    assert needs_llm == installs_llm, (
+        f"{path.name}: {'uses' if needs_llm else 'does not use'} torch/transformers but its "
+        f"setup cell {'does not install' if needs_llm else 'installs'} mlbook[llm]")
+    if needs_llm:
+        first_try = code[0].split("except ImportError")[0]
+        for module in ("torch", "transformers", "tokenizers", "rouge_score"):
+            assert re.search(rf"\b{module}\b", first_try), \
+                f"{path.name}: the setup cell must also try importing {module}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
