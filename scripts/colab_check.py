@@ -51,7 +51,7 @@ class StandaloneRun:
 
 def repository_url(root: Path = ROOT) -> str:
     """The URL a reader's setup cell installs from, here: this checkout's committed HEAD."""
-    return f"file://{root}"
+    return f"file://localhost{root}"  # pip 23 rejects the empty host of file:///
 
 
 def point_setup_cell_at(nb: nbformat.NotebookNode, url: str) -> None:
