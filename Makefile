@@ -6,14 +6,21 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 URL     ?=
+# A Linux machine without a GPU can take PyTorch's CPU build (about 200 MB instead of
+# several GB of CUDA libraries): make book TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (pip then prefers torch==2.13.0+cpu from that index). Empty by default: nothing changes.
+TORCH_INDEX ?=
+PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+CPU_TORCH_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser
+.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser colab-check binder
 
 help:
 	@echo "make book      build the site into _build/html (executes changed chapters)"
 	@echo "make test      build the book, then run the whole test suite"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     time every chapter against its budget"
+	@echo "make colab-check  run every chapter alone in a bare Python, as Colab would"
 	@echo "make serve     serve _build/html on http://127.0.0.1:8000"
 	@echo "make set-repo URL=https://github.com/you/repo   set the repository URL everywhere"
 	@echo "make clean     remove _build (clean-all also removes .venv)"
@@ -23,7 +30,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "==> [2/3] installing the pinned requirements (requirements.txt)"
-	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar off $(PIP_TORCH) -r requirements.txt
 	@echo "==> [3/3] installing mlbook from code/"
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
@@ -68,6 +75,11 @@ lab: install
 bench: install
 	$(BIN)/python benchmarks/chapter_times.py
 
+# Every chapter alone in a fresh venv holding only ipykernel, its setup cell installing
+# mlbook from this checkout's committed HEAD (git+file://), as a Colab reader would.
+colab-check: install
+	$(BIN)/python scripts/colab_check.py
+
 serve:
 	$(PYTHON) -m http.server --directory _build/html --bind 127.0.0.1 8000
 
@@ -79,6 +91,16 @@ freeze: install
 	@{ head -n 2 requirements.txt; $(BIN)/python -m pip freeze --exclude-editable \
 	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.txt.new
 	mv requirements.txt.new requirements.txt
+	$(MAKE) binder
+
+# Binder (repo2docker reads binder/ before the root files): the same pins, with torch from
+# PyTorch's CPU wheel index. tests/test_colab.py checks that the two files agree.
+binder:
+	@{ echo "# Generated from requirements.txt by \`make binder\` (make freeze runs it): the same pins,"; \
+	  echo "# with PyTorch's CPU build, so Binder installs no CUDA libraries. Do not edit by hand."; \
+	  echo "--extra-index-url $(CPU_TORCH_INDEX)"; \
+	  grep -v '^#' requirements.txt | sed -E 's/^torch==([0-9.]+)$$/torch==\1+cpu/'; } > binder/requirements.txt
+	@echo "wrote binder/requirements.txt"
 
 clean:
 	rm -rf _build

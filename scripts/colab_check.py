@@ -47,6 +47,7 @@ class StandaloneRun:
     setup_seconds: float      # creating the bare environment (venv + ipykernel)
     run_seconds: float        # executing the notebook, its setup cell's install included
     error: str | None = None  # None when every cell ran
+    notebook: nbformat.NotebookNode | None = None  # the executed notebook, outputs included
 
 
 def repository_url(root: Path = ROOT) -> str:
@@ -111,7 +112,7 @@ def run_standalone(notebook: Path, workdir: Path, url: str | None = None,
         client.execute(env=kernel_environment(venv, workdir / "model-cache"))
     except Exception as exc:  # noqa: BLE001 -- reported with the chapter's name below
         error = f"{type(exc).__name__}: {exc}"[-3000:]
-    return StandaloneRun(notebook.stem, setup_seconds, time.perf_counter() - start, error)
+    return StandaloneRun(notebook.stem, setup_seconds, time.perf_counter() - start, error, nb)
 
 
 def chapters(prefixes: list[str]) -> list[Path]:
