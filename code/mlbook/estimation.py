@@ -1,21 +1,30 @@
 """Chapter 1: maximum likelihood versus Bayesian estimation.
 
 Closed forms for the two conjugate pairs the chapter uses, a grid posterior that checks them
-numerically, and MAP linear regression (ridge). Equation numbers refer to the chapter;
+numerically, Fisher information, confidence and credible intervals for a coin with their
+exact coverage, and MAP linear regression (ridge) with two polynomial feature bases. Equation numbers refer to the chapter;
 the treatment follows Bishop, *Pattern Recognition and Machine Learning* (2006), sections
 2.1-2.3 and 3.3, and Murphy, *Machine Learning: A Probabilistic Perspective* (2012), ch. 3-4.
 
 Notation: ``x`` is a sample (1-D array of ``n`` observations), ``theta`` the parameter.
+Equation numbers are those the site shows for chapter 1 (labels ``eq-ch1-...``).
 
-=========================================  ======================================
-Bernoulli likelihood, Beta prior            Gaussian likelihood (known variance)
-=========================================  ======================================
-:func:`bernoulli_mle`            (1.3)      :func:`gaussian_mle`             (1.5)
-:func:`beta_bernoulli_posterior` (1.8)      :func:`gaussian_posterior`       (1.12)
-:meth:`Beta.mode` (MAP)          (1.9)      :func:`gaussian_predictive`      (1.13)
-:meth:`Beta.mean`                (1.10)     :func:`map_linear_regression`    (1.15)
-:func:`prior_weight`             (1.11)     :func:`grid_posterior` (any model, numerically)
-=========================================  ======================================
+Maximum likelihood and Fisher information:
+  :func:`bernoulli_log_likelihood` (1.2), :func:`bernoulli_mle` (1.3), :func:`gaussian_mle` (1.5),
+  :func:`bernoulli_fisher_information` and :func:`exponential_fisher_information` (1.6),
+  :func:`exponential_mle` (the example of asymptotic normality (1.7)).
+Beta-Bernoulli:
+  :class:`Beta` (1.10), :func:`beta_bernoulli_posterior` (1.11), :meth:`Beta.mode` (MAP, 1.12),
+  :meth:`Beta.mean` (1.13), :func:`prior_weight` (1.14), :meth:`Beta.predictive` (1.22).
+Gaussian mean with known variance:
+  :func:`gaussian_posterior` (1.15), :func:`gaussian_predictive` (1.21).
+Intervals:
+  :func:`wald_interval` (1.16), :func:`credible_interval` (quantiles of (1.11)),
+  :func:`interval_coverage` (1.17).
+Ridge = MAP linear regression:
+  :func:`map_linear_regression` (1.19), :func:`legendre_features`, :func:`monomial_features`.
+Any model, numerically:
+  :func:`grid_posterior` (Bayes' rule (1.9) on a grid).
 """
 
 from __future__ import annotations
@@ -28,9 +37,11 @@ import numpy as np
 from scipy import special, stats
 
 __all__ = [
-    "Beta", "Normal", "bernoulli_log_likelihood", "bernoulli_mle", "beta_bernoulli_posterior",
-    "flip_coins", "gaussian_mle", "gaussian_posterior", "gaussian_predictive", "grid_posterior",
-    "map_linear_regression", "prior_weight",
+    "Beta", "Normal", "bernoulli_fisher_information", "bernoulli_log_likelihood",
+    "bernoulli_mle", "beta_bernoulli_posterior", "credible_interval", "exponential_fisher_information",
+    "exponential_mle", "flip_coins", "gaussian_mle", "gaussian_posterior", "gaussian_predictive",
+    "grid_posterior", "interval_coverage", "legendre_features", "map_linear_regression",
+    "monomial_features", "prior_weight", "wald_interval",
 ]
 
 
@@ -115,12 +126,61 @@ def gaussian_mle(x) -> tuple[float, float]:
     return mu, float(np.mean((x - mu) ** 2))
 
 
+def exponential_mle(x):
+    """Maximum-likelihood rate of exponential data, ``1 / mean(x)``: the example of eq. (1.7).
+
+    The log-likelihood of rate ``lam`` is ``n log(lam) - lam * sum(x)``, maximised at
+    ``lam_hat = n / sum(x)``. The estimate is biased upwards for small ``n``:
+    ``E[lam_hat] = lam * n / (n - 1)``.
+
+    x: shape (n,) gives a float; shape (R, n) (R samples of size n, one per row) gives an
+    array of shape (R,). Every value must be positive.
+    """
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim not in (1, 2) or arr.shape[-1] == 0:
+        raise ValueError(f"x must have shape (n,) or (R, n) with n >= 1, got {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("x must hold positive finite values (exponential waiting times)")
+    rate = 1.0 / arr.mean(axis=-1)
+    return float(rate) if arr.ndim == 1 else rate
+
+
+# --------------------------------------------------------------------------------------
+# Fisher information
+# --------------------------------------------------------------------------------------
+def bernoulli_fisher_information(theta):
+    """Fisher information of one coin flip about its bias, eq. (1.6): ``1 / (theta (1 - theta))``.
+
+    ``theta``: scalar or array in the open interval (0, 1); returns the same shape. The
+    information of ``n`` flips is ``n`` times this, and its inverse ``theta (1 - theta) / n``
+    is both the Cramer-Rao bound (1.8) and the exact variance of ``k / n``.
+    """
+    theta = np.asarray(theta, dtype=float)
+    if np.any(~np.isfinite(theta)) or np.any((theta <= 0) | (theta >= 1)):
+        raise ValueError("theta must lie strictly between 0 and 1 (the information is "
+                         "infinite at the edges)")
+    info = 1.0 / (theta * (1.0 - theta))
+    return float(info) if info.ndim == 0 else info
+
+
+def exponential_fisher_information(rate):
+    """Fisher information of one exponential observation about its rate, eq. (1.6): ``1 / rate**2``.
+
+    ``rate``: positive scalar or array; returns the same shape.
+    """
+    rate = np.asarray(rate, dtype=float)
+    if np.any(~np.isfinite(rate)) or np.any(rate <= 0):
+        raise ValueError("rate must be positive and finite")
+    info = 1.0 / rate ** 2
+    return float(info) if info.ndim == 0 else info
+
+
 # --------------------------------------------------------------------------------------
 # Beta-Bernoulli
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Beta:
-    """The Beta(a, b) distribution over a coin's bias, eq. (1.7): ``p(theta) ∝ theta^(a-1) (1-theta)^(b-1)``.
+    """The Beta(a, b) distribution over a coin's bias, eq. (1.10): ``p(theta) ∝ theta^(a-1) (1-theta)^(b-1)``.
 
     ``a`` and ``b`` act as pseudo-counts of heads and tails seen before the data.
     """
@@ -134,12 +194,12 @@ class Beta:
 
     @property
     def mean(self) -> float:
-        """Posterior mean, eq. (1.10): ``a / (a + b)``."""
+        """Posterior mean, eq. (1.13): ``a / (a + b)``."""
         return self.a / (self.a + self.b)
 
     @property
     def mode(self) -> float:
-        """The most probable bias (the MAP estimate when this is a posterior), eq. (1.9).
+        """The most probable bias (the MAP estimate when this is a posterior), eq. (1.12).
 
         ``(a - 1) / (a + b - 2)`` when ``a, b > 1``; at an edge when one of them is <= 1.
         Raises ``ValueError`` when both are < 1 (two modes, at 0 and at 1) or both equal 1
@@ -171,7 +231,7 @@ class Beta:
         return float(lo), float(hi)
 
     def predictive(self) -> float:
-        """Posterior predictive probability that the next flip is heads, eq. (1.14).
+        """Posterior predictive probability that the next flip is heads, eq. (1.22).
 
         Averaging the bias over this distribution gives its mean ``a / (a + b)``; with a
         uniform prior this is Laplace's rule of succession ``(k + 1) / (n + 2)``.
@@ -181,7 +241,7 @@ class Beta:
 
 def beta_bernoulli_posterior(prior: Beta, x=None, *, heads: int | None = None,
                              n: int | None = None) -> Beta:
-    """Posterior over a coin's bias after the flips ``x``, eq. (1.8).
+    """Posterior over a coin's bias after the flips ``x``, eq. (1.11).
 
     Conjugacy: ``Beta(a, b)`` prior and ``k`` heads in ``n`` flips give
     ``Beta(a + k, b + n - k)``. Either pass the flips ``x`` (a non-empty 0/1 sample) or the
@@ -204,7 +264,7 @@ def beta_bernoulli_posterior(prior: Beta, x=None, *, heads: int | None = None,
 
 
 def prior_weight(prior: Beta, n: int) -> float:
-    """Weight of the prior mean in the posterior mean after ``n`` flips, eq. (1.11).
+    """Weight of the prior mean in the posterior mean after ``n`` flips, eq. (1.14).
 
     ``E[theta | x] = w * a / (a + b) + (1 - w) * k / n`` with ``w = (a + b) / (a + b + n)``:
     the prior counts as ``a + b`` flips, and its weight fades like ``1 / n``.
@@ -214,6 +274,72 @@ def prior_weight(prior: Beta, n: int) -> float:
     if not (isinstance(n, (int, np.integer)) and n >= 0):
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
     return (prior.a + prior.b) / (prior.a + prior.b + n)
+
+
+# --------------------------------------------------------------------------------------
+# Intervals: confidence (frequentist) and credible (Bayesian)
+# --------------------------------------------------------------------------------------
+def _counts(heads, n) -> tuple[int, int]:
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not (isinstance(heads, (int, np.integer)) and 0 <= heads <= n):
+        raise ValueError(f"heads must be an integer between 0 and n = {n}, got {heads!r}")
+    return int(heads), int(n)
+
+
+def _level(level: float) -> float:
+    if not (isinstance(level, (int, float, np.number)) and 0 < level < 1):
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return float(level)
+
+
+def wald_interval(heads: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wald confidence interval for a coin's bias, eq. (1.16), clipped to [0, 1].
+
+    ``k/n -+ z * sqrt(theta_hat (1 - theta_hat) / n)`` with ``z`` the standard normal
+    quantile at ``(1 + level) / 2``: the MLE plus-minus ``z`` standard errors from the
+    Fisher information (1.6) at the MLE. With 0 or ``n`` heads its width is zero.
+    """
+    k, n = _counts(heads, n)
+    z = stats.norm.ppf(0.5 + _level(level) / 2)
+    theta_hat = k / n
+    half = z * math.sqrt(theta_hat * (1 - theta_hat) / n)
+    return max(0.0, theta_hat - half), min(1.0, theta_hat + half)
+
+
+def credible_interval(prior: Beta, heads: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Central credible interval for a coin's bias: the ``level`` central interval of the posterior (1.11).
+
+    Returns ``(low, high)`` with probability ``(1 - level) / 2`` below and above.
+    """
+    k, n = _counts(heads, n)
+    return beta_bernoulli_posterior(prior, heads=k, n=n).interval(_level(level))
+
+
+def interval_coverage(interval: Callable[[int, int], tuple[float, float]], n: int, theta):
+    """Exact frequentist coverage of an interval rule for a coin, eq. (1.17).
+
+    ``interval(heads, n)`` returns ``(low, high)``; the coverage at bias ``theta`` is the
+    probability, over the Binomial(n, theta) number of heads ``k``, that
+    ``low(k) <= theta <= high(k)``: ``sum_k P(k | theta) [theta in interval(k)]``.
+    No simulation: only ``n + 1`` data sets are possible.
+
+    theta: scalar or array of shape (T,) in [0, 1]; returns the same shape.
+    """
+    if not callable(interval):
+        raise TypeError(f"interval must be a callable (heads, n) -> (low, high), got {interval!r}")
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    theta = np.asarray(theta, dtype=float)
+    if np.any(~np.isfinite(theta)) or np.any((theta < 0) | (theta > 1)):
+        raise ValueError("theta must lie in [0, 1]")
+    bounds = np.array([interval(k, int(n)) for k in range(int(n) + 1)], dtype=float)  # (n+1, 2)
+    ks = np.arange(int(n) + 1)
+    pmf = stats.binom.pmf(ks[:, None], int(n), np.atleast_1d(theta)[None, :])         # (n+1, T)
+    inside = ((bounds[:, :1] <= np.atleast_1d(theta)[None, :])
+              & (np.atleast_1d(theta)[None, :] <= bounds[:, 1:]))
+    coverage = (pmf * inside).sum(axis=0)
+    return float(coverage[0]) if theta.ndim == 0 else coverage
 
 
 # --------------------------------------------------------------------------------------
@@ -240,7 +366,7 @@ class Normal:
 
 
 def gaussian_posterior(prior: Normal, x, noise_var: float) -> Normal:
-    """Posterior over the mean of Gaussian data with known variance, eq. (1.12).
+    """Posterior over the mean of Gaussian data with known variance, eq. (1.15).
 
     Prior ``N(mu_0, tau_0^2)``, data ``x_i ~ N(mu, sigma^2)`` with ``sigma^2 = noise_var``:
     precisions add, ``1/tau_n^2 = 1/tau_0^2 + n/sigma^2``, and the posterior mean is the
@@ -256,7 +382,7 @@ def gaussian_posterior(prior: Normal, x, noise_var: float) -> Normal:
 
 
 def gaussian_predictive(posterior: Normal, noise_var: float) -> Normal:
-    """Distribution of the next observation, eq. (1.13): ``N(mu_n, tau_n^2 + sigma^2)``.
+    """Distribution of the next observation, eq. (1.21): ``N(mu_n, tau_n^2 + sigma^2)``.
 
     The spread has two parts: the noise of one observation and our remaining uncertainty
     about the mean.
@@ -270,8 +396,40 @@ def gaussian_predictive(posterior: Normal, noise_var: float) -> Normal:
 # --------------------------------------------------------------------------------------
 # MAP linear regression = ridge
 # --------------------------------------------------------------------------------------
+def _unit_inputs(x) -> np.ndarray:
+    arr = _as_sample(x, "x")
+    if np.any((arr < 0) | (arr > 1)):
+        raise ValueError("x must lie in [0, 1]")
+    return arr
+
+
+def _degree(degree) -> int:
+    if not (isinstance(degree, (int, np.integer)) and degree >= 0):
+        raise ValueError(f"degree must be a non-negative integer, got {degree!r}")
+    return int(degree)
+
+
+def monomial_features(x, degree: int = 9) -> np.ndarray:
+    """Features ``1, x, x^2, ..., x^degree`` of inputs ``x`` in [0, 1].
+
+    x: shape (n,); returns shape (n, degree + 1). On [0, 1] the high powers are nearly
+    collinear (``x^8`` and ``x^9`` look alike), so ``X^T X`` is badly conditioned.
+    """
+    return np.vander(_unit_inputs(x), _degree(degree) + 1, increasing=True)
+
+
+def legendre_features(x, degree: int = 9) -> np.ndarray:
+    """Legendre polynomials ``P_0, ..., P_degree`` of ``u = 2x - 1`` for inputs ``x`` in [0, 1].
+
+    They span the same polynomials as :func:`monomial_features` but are orthogonal on the
+    interval and bounded by 1 there, so a function bounded by 1 has coefficients of order
+    one in this basis. x: shape (n,); returns shape (n, degree + 1).
+    """
+    return np.polynomial.legendre.legvander(2 * _unit_inputs(x) - 1, _degree(degree))
+
+
 def map_linear_regression(X, y, noise_var: float, prior_var: float) -> np.ndarray:
-    """MAP weights of ``y = X w + noise`` with prior ``w ~ N(0, prior_var I)``, eq. (1.15).
+    """MAP weights of ``y = X w + noise`` with prior ``w ~ N(0, prior_var I)``, eq. (1.19).
 
     Maximising the log-posterior is minimising ``||y - X w||^2 + (noise_var / prior_var) ||w||^2``,
     L2-regularised least squares with ``alpha = noise_var / prior_var``, solved by
@@ -296,7 +454,7 @@ def map_linear_regression(X, y, noise_var: float, prior_var: float) -> np.ndarra
 def grid_posterior(log_likelihood: Callable[[np.ndarray], np.ndarray],
                    log_prior: Callable[[np.ndarray], np.ndarray],
                    grid) -> np.ndarray:
-    """Posterior density on ``grid`` by Bayes' rule, eq. (1.6), normalised numerically.
+    """Posterior density on ``grid`` by Bayes' rule, eq. (1.9), normalised numerically.
 
     ``log_likelihood`` and ``log_prior`` map the grid (shape (G,)) to log-densities of the
     same shape; the result integrates to 1 over the grid (trapezoid rule). It makes no
