@@ -10,10 +10,16 @@ descent*. Equation (5.n) in the docstrings is the n-th numbered equation of the 
 * (5.5)  the Robbins-Monro iteration ``w[k+1] = w[k] - a[k] g~(w[k], eta[k])``;
 * (5.6)  the step-size conditions ``sum a[k] = inf`` and ``sum a[k]**2 < inf``;
 * (5.7)  ``w[n+1] - w[1] = -sum_k a[k] g~(w[k], eta[k])``, why the first condition matters;
-* (5.8)  the least-squares objective ``J(w) = 1/(2n) ||X w - y||**2``;
-* (5.9)  its gradient ``(1/n) X^T (X w - y)`` and Hessian ``(1/n) X^T X``;
-* (5.10) (stochastic, mini-batch, batch) gradient descent on ``J``;
-* (5.11) the relative error of a stochastic gradient.
+* (5.8)  the linearised error recursion ``e[k+1] = (1 - c g'(w*)/k) e[k] - (c/k) eta[k]``;
+* (5.9)  its rate: RMS error ``~ k**-1/2`` when ``c g'(w*) > 1/2``, ``~ k**-(c g'(w*))`` below;
+* (5.10) the Polyak-Ruppert average ``wbar[k] = (w[1] + ... + w[k]) / k``;
+* (5.11) the least-squares objective ``J(w) = 1/(2n) ||X w - y||**2``;
+* (5.12) its gradient ``(1/n) X^T (X w - y)`` and Hessian ``(1/n) X^T X``;
+* (5.13) (stochastic, mini-batch, batch) gradient descent on ``J``;
+* (5.14) the relative error of a stochastic gradient;
+* (5.15) the Kiefer-Wolfowitz iteration with central finite differences;
+* (5.16) Dvoretzky's process ``D[k+1] = (1 - alpha[k]) D[k] + beta[k] eta[k]``;
+* (5.17) tabular TD(0) written as such a process.
 
 Step sizes are first-class objects (:class:`Constant`, :class:`Harmonic`, :class:`Power`):
 small frozen dataclasses that one calls with the iteration index ``k = 1, 2, ...`` (an int or
@@ -23,7 +29,13 @@ Sources: H. Robbins and S. Monro, "A stochastic approximation method", *Annals o
 Mathematical Statistics* 22 (1951); J. R. Blum, "Approximation methods which converge with
 probability one", *Annals of Mathematical Statistics* 25 (1954); S. Zhao, *Mathematical
 Foundations of Reinforcement Learning* (2025), chapter 6; L. Bottou, F. E. Curtis and
-J. Nocedal, "Optimization methods for large-scale machine learning", *SIAM Review* 60 (2018).
+J. Nocedal, "Optimization methods for large-scale machine learning", *SIAM Review* 60 (2018);
+B. T. Polyak and A. B. Juditsky, "Acceleration of stochastic approximation by averaging",
+*SIAM J. Control and Optimization* 30 (1992); J. Kiefer and J. Wolfowitz, "Stochastic
+estimation of the maximum of a regression function", *Ann. Math. Statist.* 23 (1952);
+A. Dvoretzky, "On stochastic approximation", *Proc. Third Berkeley Symposium* (1956);
+T. Jaakkola, M. I. Jordan and S. P. Singh, "On the convergence of stochastic iterative dynamic
+programming algorithms", *Neural Computation* 6 (1994).
 """
 
 from __future__ import annotations
@@ -44,6 +56,9 @@ __all__ = [
     "make_least_squares", "least_squares_solution", "least_squares_loss",
     "least_squares_gradient", "gradient_relative_error", "descent_fraction",
     "gradient_descent", "batch_gd", "minibatch_gd", "sgd",
+    "harmonic_rate_exponent", "loglog_slope", "polyak_ruppert_average",
+    "final_errors_over_scales", "tune_step_scale",
+    "kiefer_wolfowitz", "random_mrp", "mrp_values", "td0_evaluation",
 ]
 
 #: Loops with at least this many iterations show a tqdm progress bar (``progress=None``).
@@ -348,6 +363,58 @@ def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, ste
     return out
 
 
+# ---- rates and averaging ---------------------------------------------------------------------
+
+def harmonic_rate_exponent(c: float, slope: float) -> float:
+    """Exponent ``r`` of the RMS error ``~ k**-r`` of Robbins-Monro with ``a[k] = c/k``, eq. (5.9).
+
+    ``slope`` is ``g'(w*)``, the slope of ``g`` at its root. Linearising (5.5) near the root
+    gives (5.8); its mean-square solution decays like ``1/k`` (RMS ``k**-1/2``) when
+    ``c * slope > 1/2`` and like ``k**(-2 c slope)`` (RMS ``k**-(c slope)``) when
+    ``c * slope < 1/2`` (at exactly 1/2 an extra ``sqrt(log k)`` appears). Returns
+    ``min(c * slope, 1/2)``. Both arguments must be positive.
+    """
+    c = _check_real("c", c, positive=True)
+    slope = _check_real("slope", slope, positive=True)
+    return min(c * slope, 0.5)
+
+
+def loglog_slope(k: ArrayLike, values: ArrayLike) -> float | np.ndarray:
+    """Least-squares slope of ``log(values)`` against ``log(k)``: the measured rate exponent.
+
+    ``k`` has shape ``(t,)`` (positive); ``values`` has shape ``(t,)`` or ``(t, ...)``
+    (positive), one slope per trailing index. A curve that falls like ``k**-r`` has slope
+    ``-r``.
+    """
+    k = np.asarray(k, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if k.ndim != 1 or k.size < 2 or np.any(k <= 0) or not np.all(np.isfinite(k)):
+        raise ValueError(f"k must be a 1-d array of at least 2 positive numbers, got {k!r}")
+    if v.shape[:1] != k.shape or np.any(~np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError(f"values must be positive and finite with shape ({k.size}, ...), "
+                         f"got shape {v.shape}")
+    x = np.log(k) - np.log(k).mean()
+    ly = np.log(v).reshape(k.size, -1)
+    out = x @ (ly - ly.mean(axis=0)) / (x @ x)
+    return float(out[0]) if v.ndim == 1 else out.reshape(v.shape[1:])
+
+
+def polyak_ruppert_average(iterates: ArrayLike) -> np.ndarray:
+    """Running averages of the iterates, ``wbar[k] = (w[1] + ... + w[k]) / k``, eq. (5.10).
+
+    ``iterates`` has shape ``(steps + 1, ...)`` as returned by :func:`robbins_monro`
+    (row ``k - 1`` is ``w[k]``); the result has the same shape, row ``k - 1`` being the
+    average of the first ``k`` rows. Polyak and Juditsky (1992) and Ruppert (1988): with a
+    step ``a[k] = c/k**alpha``, ``1/2 < alpha < 1``, the average reaches the best constant
+    of the ``1/k`` mean-square rate whatever ``c``.
+    """
+    w = np.asarray(iterates, dtype=float)
+    if w.ndim == 0 or w.shape[0] == 0:
+        raise ValueError(f"iterates must have at least one row along axis 0, got shape {w.shape}")
+    counts = np.arange(1, w.shape[0] + 1).reshape((-1,) + (1,) * (w.ndim - 1))
+    return np.cumsum(w, axis=0) / counts
+
+
 # ---- least squares ---------------------------------------------------------------------------
 
 def _check_data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -395,13 +462,13 @@ def make_least_squares(n: int = 200, w_true: ArrayLike = (1.0, 2.0), noise_std: 
 
 
 def least_squares_solution(X: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """The minimiser ``w*`` of (5.8), from ``numpy.linalg.lstsq``; shape ``(d,)``."""
+    """The minimiser ``w*`` of (5.11), from ``numpy.linalg.lstsq``; shape ``(d,)``."""
     X, y = _check_data(X, y)
     return np.linalg.lstsq(X, y, rcond=None)[0]
 
 
 def least_squares_loss(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """``J(w) = 1/(2n) sum_i (x_i . w - y_i)**2``, eq. (5.8), for weights of shape ``(..., d)``.
+    """``J(w) = 1/(2n) sum_i (x_i . w - y_i)**2``, eq. (5.11), for weights of shape ``(..., d)``.
 
     Returns an array of shape ``W.shape[:-1]`` (a float for one weight vector).
     """
@@ -413,7 +480,7 @@ def least_squares_loss(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
 
 def least_squares_gradient(W: ArrayLike, X: ArrayLike, y: ArrayLike,
                            idx: ArrayLike | None = None) -> np.ndarray:
-    """The gradient of (5.8), exact or estimated from a mini-batch, eq. (5.9).
+    """The gradient of (5.11), exact or estimated from a mini-batch, eq. (5.12).
 
     ``grad J(w) = 1/n sum_i x_i (x_i . w - y_i)``. With ``idx`` of shape ``(..., m)``
     (the same leading shape as ``W``), the average is over the ``m`` samples ``idx`` picks
@@ -446,7 +513,7 @@ def _per_sample_gradients(W: np.ndarray, X: np.ndarray, y: np.ndarray
 
 
 def gradient_relative_error(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """Relative error of every single-sample gradient at ``W``, eq. (5.11).
+    """Relative error of every single-sample gradient at ``W``, eq. (5.14).
 
     ``delta_i(w) = |grad f_i(w) - grad J(w)| / |grad J(w)|`` with
     ``f_i(w) = (x_i . w - y_i)**2 / 2``: how far the gradient SGD uses is from the true one,
@@ -463,11 +530,11 @@ def gradient_relative_error(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndar
 
 
 def descent_fraction(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """Share of single-sample gradients at ``W`` that point downhill on ``J`` (5.8).
+    """Share of single-sample gradients at ``W`` that point downhill on ``J`` (5.11).
 
     The fraction of samples ``i`` with ``grad f_i(w) . grad J(w) > 0``, i.e. for which a
     small SGD step on sample ``i`` alone decreases ``J``. Every sample with relative error
-    (5.11) below 1 counts, and some with more. ``W`` has shape ``(..., d)``; returns shape
+    (5.14) below 1 counts, and some with more. ``W`` has shape ``(..., d)``; returns shape
     ``W.shape[:-1]``, values in ``[0, 1]``.
     """
     X, y = _check_data(X, y)
@@ -481,7 +548,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
                      paths: int = 1, replace: bool = True,
                      rng: int | np.random.Generator | None = None,
                      progress: bool | None = None) -> np.ndarray:
-    """Batch, mini-batch or stochastic gradient descent on least squares (5.8), eq. (5.10).
+    """Batch, mini-batch or stochastic gradient descent on least squares (5.11), eq. (5.13).
 
     ``w[k+1] = w[k] - a[k] * (1/m) sum_{i in I_k} x_i (x_i . w[k] - y_i)``. It is
     Robbins-Monro (5.5) with ``g(w) = grad J(w)``, and it is run by :func:`robbins_monro`:
@@ -535,6 +602,72 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
                          progress=progress)
 
 
+def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, steps: int, *,
+                             batch_size: int | None, alpha: float = 0.75,
+                             w0: ArrayLike | None = None, paths: int = 20,
+                             rng: int | np.random.Generator | None = None) -> np.ndarray:
+    """Final distance to ``w*`` of (5.13) with ``a[k] = c/k**alpha``, for every ``c`` at once.
+
+    Runs ``paths`` independent paths of mini-batch descent (``batch_size=m``, indices drawn
+    with replacement; ``None`` for the full batch) for ``steps`` steps with each scale ``c``
+    in ``scales`` (shape ``(s,)``, positive) side by side, all from ``w0`` (shape ``(d,)``,
+    zeros when omitted). Returns ``|w[steps+1] - w*|`` of shape ``(s, paths)``; a run that
+    overflows gives ``inf``.
+    """
+    X, y = _check_data(X, y)
+    n, d = X.shape
+    c = np.asarray(scales, dtype=float)
+    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c <= 0):
+        raise ValueError(f"scales must be a non-empty 1-d array of positive numbers, "
+                         f"got {scales!r}")
+    if batch_size is not None and (isinstance(batch_size, bool)
+                                   or not isinstance(batch_size, numbers.Integral)
+                                   or not 1 <= batch_size <= n):
+        raise ValueError(f"batch_size must be None (the full batch) or an integer from 1 "
+                         f"to the number of samples n = {n}, got {batch_size!r}")
+    steps = _check_count("steps", steps)
+    paths = _check_count("paths", paths)
+    alpha = _check_real("alpha", alpha, nonnegative=True)
+    start = np.zeros(d) if w0 is None else np.asarray(w0, dtype=float)
+    if start.shape != (d,):
+        raise ValueError(f"w0 must have shape (d,) = ({d},), got shape {start.shape}")
+    gen = _rng(rng)
+    W = np.broadcast_to(start, (c.size, paths, d)).copy()          # (s, paths, d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            if batch_size is None:
+                grad = least_squares_gradient(W, X, y)
+            else:
+                idx = gen.integers(0, n, size=(c.size, paths, batch_size))
+                grad = least_squares_gradient(W, X, y, idx)
+            W = W - (c / k ** alpha)[:, None, None] * grad              # eq. (5.13)
+        err = np.linalg.norm(W - least_squares_solution(X, y), axis=-1)
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+def tune_step_scale(X: ArrayLike, y: ArrayLike, scales: ArrayLike, budget: int, *,
+                    batch_size: int | None, alpha: float = 0.75, w0: ArrayLike | None = None,
+                    paths: int = 20, rng: int | np.random.Generator | None = None
+                    ) -> tuple[float, np.ndarray]:
+    """The scale ``c`` of ``a[k] = c/k**alpha`` that does best for one batch size and budget.
+
+    The budget is counted in single-sample gradients: a batch of ``m`` (``n`` for the full
+    batch, ``batch_size=None``) gets ``budget // m`` steps (at least one). Every ``c`` in
+    ``scales`` runs on the same tuning seed ``rng``; the winner has the smallest mean final
+    distance to ``w*`` over ``paths``. Returns ``(best_c, mean_error_per_scale)``, the second
+    of shape ``(len(scales),)``. Evaluate the winner on other seeds than the tuning one.
+    """
+    X, y = _check_data(X, y)
+    budget = _check_count("budget", budget)
+    m = X.shape[0] if batch_size is None else batch_size
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}")
+    steps = max(budget // int(m), 1)
+    err = final_errors_over_scales(X, y, scales, steps, batch_size=batch_size, alpha=alpha,
+                                   w0=w0, paths=paths, rng=rng).mean(axis=1)
+    return float(np.asarray(scales, dtype=float)[np.argmin(err)]), err
+
+
 def batch_gd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
              **kwargs) -> np.ndarray:
     """Batch gradient descent: :func:`gradient_descent` with the full batch every step."""
@@ -553,3 +686,144 @@ def minibatch_gd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
 def sgd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int, **kwargs) -> np.ndarray:
     """Stochastic gradient descent: :func:`gradient_descent` with one sample a step."""
     return gradient_descent(X, y, schedule, steps, batch_size=1, **kwargs)
+
+
+# ---- Kiefer-Wolfowitz: no derivative at all ----------------------------------------------------
+
+def kiefer_wolfowitz(noisy_f: NoisyFunction, w0: ArrayLike, schedule: StepSize,
+                     widths: StepSize, steps: int, *, paths: int = 1,
+                     rng: int | np.random.Generator | None = None,
+                     progress: bool | None = None) -> np.ndarray:
+    """The Kiefer-Wolfowitz iteration (5.15): minimise ``f`` from noisy values of ``f`` alone.
+
+    ``w[k+1] = w[k] - a[k] * (f~(w[k] + c[k]) - f~(w[k] - c[k])) / (2 c[k])``, one central
+    difference per coordinate, so ``2 d`` noisy evaluations of ``f`` per step. The steps
+    ``a[k]`` come from ``schedule`` and the half-widths ``c[k]`` from ``widths`` (for example
+    ``Harmonic()`` and ``Power(h, 1/6)``); the widths must shrink for the bias of the
+    difference to vanish, and slowly enough that ``sum (a[k]/c[k])**2 < inf``.
+
+    Parameters
+    ----------
+    noisy_f
+        ``noisy_f(w, rng) -> values``: one noisy value of ``f`` per point. For a scalar ``w0``
+        it receives shape ``(paths,)`` and returns ``(paths,)``; for ``w0`` of shape ``(d,)``
+        it receives ``(paths, d, d)`` (points along axis -1) and returns ``(paths, d)``.
+    w0, steps, paths, rng, progress
+        As in :func:`robbins_monro`.
+
+    Returns
+    -------
+    ndarray, shape ``(steps + 1, paths, *shape(w0))``
+        ``out[k - 1]`` is ``w[k]``.
+    """
+    if not callable(noisy_f):
+        raise ValueError(f"noisy_f must be a callable noisy_f(w, rng) -> values, got {noisy_f!r}")
+    schedule = _check_schedule(schedule)
+    if not isinstance(widths, StepSize):
+        raise ValueError("widths must be a StepSize such as Power(0.5, 1/6) (the half-widths "
+                         f"c[k] of the finite differences), got {widths!r}")
+    steps = _check_count("steps", steps)
+    paths = _check_count("paths", paths)
+    start = np.asarray(w0, dtype=float)
+    if start.ndim > 1 or not np.all(np.isfinite(start)):
+        raise ValueError(f"w0 must be a finite scalar or a 1-d array, got shape {start.shape}")
+    gen = _rng(rng)
+    ks = np.arange(1, steps + 1)
+    a, h = schedule(ks), widths(ks)                       # (steps,), (steps,)
+    out = np.empty((steps + 1, paths) + start.shape)
+    out[0] = start
+    w = out[0].copy()
+    shift = 1.0 if start.ndim == 0 else np.eye(start.size)  # () or (d, d)
+    for k in _iterations(steps, progress, "Kiefer-Wolfowitz"):
+        points = w if start.ndim == 0 else w[:, None, :]     # (paths,) or (paths, 1, d)
+        up = np.asarray(noisy_f(points + h[k - 1] * shift, gen), dtype=float)
+        down = np.asarray(noisy_f(points - h[k - 1] * shift, gen), dtype=float)
+        if up.shape != w.shape or down.shape != w.shape:
+            raise ValueError(f"noisy_f must return one value per point, shape {w.shape}, "
+                             f"got shape {up.shape}")
+        w = w - a[k - 1] * (up - down) / (2 * h[k - 1])   # eq. (5.15)
+        out[k] = w
+    return out
+
+
+# ---- Dvoretzky-type processes: tabular TD(0) ---------------------------------------------------
+
+def random_mrp(n_states: int = 5, *, rng: int | np.random.Generator | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded Markov reward process: transition matrix ``P`` (S, S) and mean rewards ``r`` (S,).
+
+    Rows of ``P`` are drawn from a flat Dirichlet distribution (every transition possible),
+    rewards uniformly from ``[-1, 1]``.
+    """
+    n_states = _check_count("n_states", n_states, minimum=2)
+    gen = _rng(rng)
+    P = gen.dirichlet(np.ones(n_states), size=n_states)
+    r = gen.uniform(-1.0, 1.0, size=n_states)
+    return P, r
+
+
+def _check_mrp(P: ArrayLike, r: ArrayLike, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
+    P = np.asarray(P, dtype=float)
+    r = np.asarray(r, dtype=float)
+    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0 \
+            or np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0):
+        raise ValueError(f"P must be a square row-stochastic matrix, got shape {P.shape}")
+    if r.shape != (P.shape[0],) or not np.all(np.isfinite(r)):
+        raise ValueError(f"r must be a finite array of shape ({P.shape[0]},), got {r.shape}")
+    gamma = _check_real("gamma", gamma, nonnegative=True)
+    if gamma >= 1:
+        raise ValueError(f"gamma must be in [0, 1), got {gamma!r}")
+    return P, r, gamma
+
+
+def mrp_values(P: ArrayLike, r: ArrayLike, gamma: float) -> np.ndarray:
+    """The state values ``v = (I - gamma P)^{-1} r`` that TD(0) estimates; shape ``(S,)``."""
+    P, r, gamma = _check_mrp(P, r, gamma)
+    return np.linalg.solve(np.eye(len(r)) - gamma * P, r)
+
+
+def td0_evaluation(P: ArrayLike, r: ArrayLike, gamma: float, steps: int, *,
+                   exponent: float = 0.75, reward_std: float = 0.5, paths: int = 1,
+                   rng: int | np.random.Generator | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tabular TD(0) along one long trajectory of a Markov reward process, eq. (5.17).
+
+    At step ``k`` the chain is in state ``s``, earns ``r[s]`` plus Gaussian noise of standard
+    deviation ``reward_std``, moves to ``s'`` drawn from ``P[s]``, and only the visited state
+    is updated, ``v[s] += alpha * (reward + gamma v[s'] - v[s])`` with
+    ``alpha = 1 / N(s)**exponent`` and ``N(s)`` the number of visits to ``s`` so far. Every
+    other state gets a step of zero: the step sizes are random and depend on the past, which
+    is what Dvoretzky's theorem (5.16) allows and the Robbins-Monro theorem does not.
+
+    Returns ``(values, states, alphas)`` of shapes ``(steps + 1, paths, S)`` (estimates, from
+    zeros), ``(steps, paths)`` (state visited at step ``k``) and ``(steps, paths)`` (the step
+    size it received). ``exponent`` must be in ``(1/2, 1]``; the start state is uniform.
+    """
+    P, r, gamma = _check_mrp(P, r, gamma)
+    steps = _check_count("steps", steps)
+    paths = _check_count("paths", paths)
+    exponent = _check_real("exponent", exponent, positive=True)
+    if not 0.5 < exponent <= 1:
+        raise ValueError(f"exponent must be in (1/2, 1] so that the steps meet (5.6), "
+                         f"got {exponent!r}")
+    reward_std = _check_real("reward_std", reward_std, nonnegative=True)
+    gen = _rng(rng)
+    S = len(r)
+    cum = np.cumsum(P, axis=1)                                   # (S, S)
+    values = np.zeros((steps + 1, paths, S))
+    states = np.empty((steps, paths), dtype=int)
+    alphas = np.empty((steps, paths))
+    visits = np.zeros((paths, S))
+    v = np.zeros((paths, S))
+    s = gen.integers(0, S, size=paths)
+    rows = np.arange(paths)
+    for k in range(steps):
+        nxt = np.minimum((cum[s] < gen.random(paths)[:, None]).sum(axis=1), S - 1)
+        reward = r[s] + reward_std * gen.standard_normal(paths)
+        visits[rows, s] += 1
+        alpha = visits[rows, s] ** -exponent
+        v[rows, s] += alpha * (reward + gamma * v[rows, nxt] - v[rows, s])   # eq. (5.17)
+        states[k], alphas[k] = s, alpha
+        values[k + 1] = v
+        s = nxt
+    return values, states, alphas
