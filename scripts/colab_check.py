@@ -1,9 +1,10 @@
 """Run chapters the way a reader opens them in Colab: alone, in a bare Python.
 
 For each chapter: a fresh virtual environment holding only ``ipykernel`` (nothing that
-Colab preinstalls is assumed), the notebook copied alone into an empty folder, its setup
-cell pointed at this checkout (``git+file://``, so it installs the *committed* code), and
-an empty model cache. The notebook then executes top to bottom in that environment's
+Colab preinstalls is assumed), the notebook as committed (``git show HEAD:...``, what a
+reader opens from the repository) alone in an empty folder, its setup cell pointed at this
+checkout (``git+file://``, so it installs the same commit's code), and an empty model
+cache. The notebook then executes top to bottom in that environment's
 kernel; its setup cell must install everything the chapter imports.
 
 Usage:
@@ -55,6 +56,15 @@ def repository_url(root: Path = ROOT) -> str:
     return f"file://localhost{root}"  # pip 23 rejects the empty host of file:///
 
 
+def committed_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` as committed at HEAD (the version the setup cell's
+    ``git+file://`` install matches), not the working tree's."""
+    relative = path.resolve().relative_to(ROOT).as_posix()
+    text = subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{relative}"],
+                          check=True, capture_output=True, text=True).stdout
+    return nbformat.reads(text, as_version=4)
+
+
 def point_setup_cell_at(nb: nbformat.NotebookNode, url: str) -> None:
     """Make the first code cell install ``mlbook`` from ``url`` instead of the published one."""
     setup = next(c for c in nb.cells if c.cell_type == "code")
@@ -98,7 +108,7 @@ def run_standalone(notebook: Path, workdir: Path, url: str | None = None,
         "display_name": "bare Python (Colab check)", "language": "python"}))
     setup_seconds = time.perf_counter() - start
 
-    nb = nbformat.read(notebook, as_version=4)
+    nb = committed_notebook(notebook)
     point_setup_cell_at(nb, url or repository_url())
     alone = workdir / "notebook"               # the notebook, and nothing of the book's
     alone.mkdir()
