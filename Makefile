@@ -6,6 +6,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 URL     ?=
+JOBS    ?=
 # A Linux machine without a GPU can take PyTorch's CPU build (about 200 MB instead of
 # several GB of CUDA libraries): make book TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # (pip then prefers torch==2.13.0+cpu from that index). Empty by default: nothing changes.
@@ -37,6 +38,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# The chapters that changed execute first, JOBS at a time (default: one per core), into the
+# execution cache (scripts/execute_chapters.py); jupyter-book then finds them all there.
 # TQDM_DISABLE: in an executed notebook a tqdm bar is a live widget, which a static page can
 # only show as its stale "0%|" text fallback; live readers still get their progress bars.
 # The execution cache knows a chapter's cells, not the mlbook code they call: when the
@@ -49,6 +52,7 @@ book: install
 	  echo "==> mlbook's code changed since the last build: every chapter executes again"; \
 	  rm -rf _build/.jupyter_cache _build/.doctrees; \
 	fi; \
+	TQDM_DISABLE=1 $(BIN)/python scripts/execute_chapters.py $(if $(JOBS),--jobs $(JOBS),) || exit 1; \
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --keep-going || exit 1; \
 	echo "$$code" > _build/.mlbook-code; \
 	echo "==> book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"

@@ -53,11 +53,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..cache import cache_dir, cached
 from ..progress import tqdm
 
 from .data import BPETokenizer
 from .llama import Llama, LlamaConfig, apply_rope, generate, repeat_kv
-from .train import (TrainConfig, cache_dir, cosine_lr, load_checkpoint, make_optimizer,
+from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer,
                     pretrained_tiny_llama, save_checkpoint)
 
 __all__ = [
@@ -1239,20 +1240,26 @@ def sft_tiny_llama(*, retrain: bool = False, progress: bool = True,
                   examples_fingerprint(train_examples))
     folder = Path(cache).expanduser() if cache is not None else cache_dir()
     path = folder / f"tiny-llama-sft-{method}-{key}.pt"
-    if path.exists() and not retrain:
+
+    def load(path: Path) -> SFTTinyLlama:
         model, payload = load_checkpoint(path)
         return SFTTinyLlama(model, base.tokenizer, train_examples, heldout, result,
                             SFTHistory(**payload["history"]), method, path, True)
-    torch.manual_seed(0)
-    model = Llama(base.model.config)
-    model.load_state_dict(base.model.state_dict())
-    if lora is not None:
-        apply_lora(model, lora["rank"], lora["alpha"], lora["targets"])
-    dataset = InstructionDataset(train_examples, base.tokenizer)
-    history = finetune(model, dataset, config, progress=progress)
-    if lora is not None:
-        merge_lora(model)
-    model.eval()
-    save_checkpoint(path, model, history=history.to_dict(), sft_config=asdict(config), key=key)
-    return SFTTinyLlama(model, base.tokenizer, train_examples, heldout, result, history,
-                        method, path, False)
+
+    def build() -> SFTTinyLlama:
+        torch.manual_seed(0)
+        model = Llama(base.model.config)
+        model.load_state_dict(base.model.state_dict())
+        if lora is not None:
+            apply_lora(model, lora["rank"], lora["alpha"], lora["targets"])
+        dataset = InstructionDataset(train_examples, base.tokenizer)
+        history = finetune(model, dataset, config, progress=progress)
+        if lora is not None:
+            merge_lora(model)
+        model.eval()
+        save_checkpoint(path, model, history=history.to_dict(), sft_config=asdict(config),
+                        key=key)
+        return SFTTinyLlama(model, base.tokenizer, train_examples, heldout, result, history,
+                            method, path, False)
+
+    return cached(path, load, build, rebuild=retrain)

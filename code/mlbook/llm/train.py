@@ -3,6 +3,9 @@
 Touvron et al. (2023), section 2.3: AdamW (Loshchilov and Hutter, 2019) with
 ``beta1 = 0.9, beta2 = 0.95``, a cosine learning-rate schedule (equation (6.12)) that ends
 at 10% of its peak after a linear warm-up, weight decay 0.1 and gradient clipping at 1.0.
+What the paper does not specify is ours, and chapter 6 lists it: no weight decay on the
+RMSNorm gains, AdamW ``eps = 1e-5`` (the LLaMA 2 paper's value), random windows drawn with
+replacement, float32 throughout, and toy sizes (warm-up, batch, peak learning rate).
 
 The loop is ``torch.distributed``-ready: started by ``torchrun --nproc_per_node=2`` it runs
 data-parallel (DDP, gloo backend on CPU). Every process draws the *same* global batch from
@@ -27,7 +30,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from ..cache import atomic_write, cache_dir, cached
 from ..progress import tqdm
 
 from .data import BPETokenizer, CorpusData, build_corpus, get_batch, shard
@@ -234,16 +237,9 @@ def save_checkpoint(path: str | Path, model: Llama, **extra: Any) -> Path:
     The file is written to a temporary name and renamed, so a reader never sees half a file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model_config": model.config.to_dict(), "model": model.state_dict(), **extra}
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-        tmp = Path(f.name)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)              # like any other file (mkstemp makes it private)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -268,11 +264,6 @@ TINY_LLAMA = LlamaConfig(vocab_size=TINY_VOCAB, dim=128, n_layers=4, n_heads=4, 
 TINY_TRAIN = TrainConfig()
 
 CACHE_FORMAT = 1   # bump when the cached file's layout changes
-
-
-def cache_dir() -> Path:
-    """Where trained models are cached: ``$MLBOOK_CACHE`` or ``~/.cache/mlbook``."""
-    return Path(os.environ.get("MLBOOK_CACHE") or "~/.cache/mlbook").expanduser()
 
 
 def tiny_llama_key(model_config: LlamaConfig, train_config: TrainConfig, vocab_size: int,
@@ -305,26 +296,34 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
     """The chapter's tiny LLaMA: loaded from the cache, or trained (and cached) if absent.
 
     ``retrain=True`` trains even if a cached copy exists (and overwrites it). ``cache``
-    overrides :func:`cache_dir`. The file is ``tiny-llama-<key>.pt`` with the key from
-    :func:`tiny_llama_key`; it holds the weights, the tokenizer and the training history.
+    overrides :func:`~mlbook.cache.cache_dir`. The file is ``tiny-llama-<key>.pt`` with the
+    key from :func:`tiny_llama_key`; it holds the weights, the tokenizer and the training
+    history. Chapters that run at once and all need it train it once (the others wait), and
+    a damaged file is trained again (:func:`mlbook.cache.cached`).
     """
     data = build_corpus(model_config.vocab_size)
     key = tiny_llama_key(model_config, train_config, model_config.vocab_size,
                          data.fingerprint, model_seed)
     path = Path(cache).expanduser() if cache is not None else cache_dir()
     path = path / f"tiny-llama-{key}.pt"
-    if path.exists() and not retrain:
+
+    def load(path: Path) -> PretrainedTinyLlama:
         model, payload = load_checkpoint(path)
         tokenizer = BPETokenizer.from_str(payload["tokenizer"])
-        data = build_corpus(tokenizer=tokenizer)
         history = TrainHistory(**payload["history"])
-        return PretrainedTinyLlama(model, tokenizer, data, history, train_config, path, True)
-    torch.manual_seed(model_seed)
-    model = Llama(model_config, seed=model_seed)
-    history = train(model, data.train_ids, data.val_ids, train_config, progress=progress)
-    save_checkpoint(path, model, tokenizer=data.tokenizer.to_str(),
-                    history=history.to_dict(), train_config=asdict(train_config), key=key)
-    return PretrainedTinyLlama(model, data.tokenizer, data, history, train_config, path, False)
+        return PretrainedTinyLlama(model, tokenizer, build_corpus(tokenizer=tokenizer), history,
+                                   train_config, path, True)
+
+    def build() -> PretrainedTinyLlama:
+        torch.manual_seed(model_seed)
+        model = Llama(model_config, seed=model_seed)
+        history = train(model, data.train_ids, data.val_ids, train_config, progress=progress)
+        save_checkpoint(path, model, tokenizer=data.tokenizer.to_str(),
+                        history=history.to_dict(), train_config=asdict(train_config), key=key)
+        return PretrainedTinyLlama(model, data.tokenizer, data, history, train_config, path,
+                                   False)
+
+    return cached(path, load, build, rebuild=retrain)
 
 
 # ----------------------------------------------------------------------------------------
