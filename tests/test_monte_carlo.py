@@ -325,3 +325,37 @@ def test_other_bad_arguments_are_refused(world):
                         start_action=5)
     with pytest.raises(ValueError, match="start actions"):
         sampler.batch(uniform_policy(25, 5), 5, np.random.default_rng(0), [0, 1], [0])
+
+
+def test_mc_epsilon_greedy_from_one_fixed_start_cell_learns_without_exploring_starts(
+        world, optimum):
+    """The chapter's setting: every episode starts in (0, 0), no random starts at all.
+
+    With epsilon = 0.5 the learned policy is worth nearly what the best 0.5-greedy policy
+    is worth, and its greedy policy is close to optimal; with epsilon = 0.1 the one start
+    cell leaves some pairs untried and the greedy policy is clearly worse."""
+    v_star, q_star, unique = optimum
+    mdp = world.to_mdp()
+    _, best = best_epsilon_greedy(mdp, 0.5)
+    half = mc_epsilon_greedy(world, 0.5, 1_000, 200, visit="first", seed=0)
+    assert np.mean(evaluate_policy_exact(mdp, best)
+                   - evaluate_policy_exact(mdp, half.policy)) < 0.05
+    assert np.all(half.counts > 0)
+    tenth = mc_epsilon_greedy(world, 0.1, 1_000, 200, visit="first", seed=0)
+    gap_half, gap_tenth = (np.mean(v_star - evaluate_policy_exact(mdp, r.greedy))
+                           for r in (half, tenth))
+    assert gap_half < 0.1 < gap_tenth
+    assert suboptimal_states(tenth.q, q_star)[unique].sum() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_visit_values_end_lower_and_further_from_optimal_than_first_visit(
+        world, optimum, seed):
+    """Chapter 4's verdict on the truncated grid world (25,000 episodes of 50 steps): the
+    every-visit averages, which also count late visits with cut-short returns, end below
+    the first-visit ones and with a larger mean error."""
+    v_star, _, _ = optimum
+    first = mc_exploring_starts(world, 25_000, 50, visit="first", seed=seed)
+    every = mc_exploring_starts(world, 25_000, 50, visit="every", seed=seed)
+    assert np.mean(every.values - v_star) < np.mean(first.values - v_star) < 0
+    assert np.mean(np.abs(every.values - v_star)) > np.mean(np.abs(first.values - v_star))

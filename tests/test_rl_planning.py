@@ -9,9 +9,11 @@ from mlbook.rl import (SUTTON_BARTO_OPTIMAL_VALUES, SUTTON_BARTO_RANDOM_VALUES,
                        evaluate_policy_iterative, greedy_policy, policy_iteration,
                        sutton_barto_gridworld, truncated_policy_iteration, uniform_policy,
                        value_iteration)
+from mlbook.rl import improve_policy, stopping_bounds
+from mlbook.rl import random_mdp as mlbook_random_mdp
 
 
-def random_mdp(seed, n_states=6, n_actions=3, gamma=0.8):
+def random_mdp(seed, n_states=6, n_actions=3, gamma=0.8):   # dense rows, unlike mlbook's
     """A dense random MDP: every planning function must work on it, not only on grids."""
     rng = np.random.default_rng(seed)
     P = rng.random((n_states, n_actions, n_states)) ** 3
@@ -299,3 +301,200 @@ def test_optimal_values_of_the_default_grid_world_match_zhao_chapter_3():
     for res in (value_iteration(world.to_mdp()), policy_iteration(world.to_mdp())):
         np.testing.assert_array_equal(np.round(res.values.reshape(world.shape), 1),
                                       ZHAO_OPTIMAL_VALUES)
+
+
+# ---- the policy improvement theorem, eqs. (3.11)-(3.12) ---------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_policy_improvement_never_lowers_a_value_and_gains_at_least_the_advantage(seed):
+    mdp = mlbook_random_mdp(12, 3, 0.9, seed=seed)
+    policy = random_policy(seed, mdp.n_states, mdp.n_actions)
+    v_old = evaluate_policy_exact(mdp, policy)
+    improved = improve_policy(mdp, policy)
+    v_new = evaluate_policy_exact(mdp, improved)
+    r_new, P_new = mdp.policy_model(improved)
+    advantage = r_new + mdp.gamma * P_new @ v_old - v_old
+    assert np.all(advantage >= -1e-12)
+    # identity (3.12): (I - gamma P_pi') (v_pi' - v_pi) = a, so the gain is >= the advantage
+    np.testing.assert_allclose((np.eye(mdp.n_states) - mdp.gamma * P_new) @ (v_new - v_old),
+                               advantage, atol=1e-10)
+    assert np.all(v_new - v_old >= advantage - 1e-10)
+    # a random stochastic policy is not optimal: some state gains strictly
+    assert np.max(v_new - v_old) > 1e-6
+
+
+def test_improving_an_optimal_policy_changes_no_value(grid_mdp):
+    best = policy_iteration(grid_mdp)
+    again = improve_policy(grid_mdp, best.policy)
+    np.testing.assert_allclose(evaluate_policy_exact(grid_mdp, again), best.values, atol=1e-9)
+
+
+def test_repeated_improvement_is_policy_iteration(grid_mdp):
+    pi = deterministic_policy(np.zeros(grid_mdp.n_states, dtype=int), grid_mdp.n_actions)
+    for _ in range(20):
+        new = improve_policy(grid_mdp, pi)
+        if np.array_equal(new, pi):
+            break
+        pi = new
+    np.testing.assert_allclose(evaluate_policy_exact(grid_mdp, pi),
+                               policy_iteration(grid_mdp).values, atol=1e-9)
+
+
+def test_improve_policy_refuses_bad_input(grid_mdp):
+    with pytest.raises(ValueError, match="shape"):
+        improve_policy(grid_mdp, np.full((25, 4), 0.25))
+    with pytest.raises(ValueError, match="FiniteMDP"):
+        improve_policy("not an mdp", uniform_policy(25, 5))
+
+
+# ---- value iteration's stopping bounds, eqs. (3.13)-(3.14) -------------------------------------
+def _errors_along(mdp, run):
+    v_star = policy_iteration(mdp).values
+    error = np.array([np.max(np.abs(v - v_star)) for v in run.history[1:]])
+    loss = np.array([np.max(v_star - evaluate_policy_exact(
+        mdp, greedy_policy(action_values(mdp, v)))) for v in run.history[1:]])
+    return error, loss
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stopping_bounds_hold_at_every_sweep_on_random_mdps(seed):
+    mdp = mlbook_random_mdp(20, 3, 0.95, seed=seed)
+    run = value_iteration(mdp, tol=1e-8)
+    bounds = stopping_bounds(run.history, mdp.gamma)
+    error, loss = _errors_along(mdp, run)
+    assert bounds.change.shape == error.shape == (run.n_iter,)
+    assert np.all(error <= bounds.value_error_bound + 1e-10)
+    assert np.all(loss <= bounds.policy_loss_bound + 1e-10)
+    np.testing.assert_allclose(bounds.policy_loss_bound, 2 * bounds.value_error_bound)
+
+
+def test_stopping_bounds_hold_from_any_start_on_the_grid(grid_mdp):
+    v0 = np.random.default_rng(0).normal(scale=20, size=grid_mdp.n_states)
+    run = value_iteration(grid_mdp, v0=v0, tol=1e-6)
+    bounds = stopping_bounds(run.history, grid_mdp.gamma)
+    error, loss = _errors_along(grid_mdp, run)
+    assert np.all(error <= bounds.value_error_bound + 1e-10)
+    assert np.all(loss <= bounds.policy_loss_bound + 1e-10)
+
+
+def test_the_value_bound_holds_with_equality_for_a_single_rewarding_state():
+    mdp = FiniteMDP(np.ones((1, 1, 1)), np.ones((1, 1)), 0.8)
+    run = value_iteration(mdp, tol=1e-9)
+    error = np.array([abs(v[0] - 5.0) for v in run.history[1:]])
+    np.testing.assert_allclose(error, stopping_bounds(run.history, 0.8).value_error_bound,
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("history, gamma, match", [
+    ([np.zeros(3)], 0.9, "at least two"),
+    ([np.zeros(3), np.zeros(4)], 0.9, "history"),
+    ([np.zeros(3), np.full(3, np.nan)], 0.9, "finite"),
+    ([np.zeros(3), np.ones(3)], 1.0, "gamma"),
+    (np.zeros((4, 3, 2)), 0.9, "at least two"),
+])
+def test_stopping_bounds_refuse_bad_input(history, gamma, match):
+    with pytest.raises(ValueError, match=match):
+        stopping_bounds(history, gamma)
+
+
+# ---- generalized policy iteration: counting backups ---------------------------------------------
+def test_backup_counts_follow_the_formula(grid_mdp):
+    S, A = grid_mdp.n_states, grid_mdp.n_actions
+    vi = value_iteration(grid_mdp)
+    assert vi.n_backups == vi.n_iter * S * A
+    assert truncated_policy_iteration(grid_mdp, 1).n_backups == vi.n_backups
+    tpi = truncated_policy_iteration(grid_mdp, 7)
+    assert tpi.n_backups == tpi.n_iter * S * (A + 6)
+    assert policy_iteration(grid_mdp).n_backups is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_intermediate_number_of_sweeps_needs_the_fewest_backups(seed):
+    mdp = mlbook_random_mdp(30, 4, 0.95, seed=seed)
+    sweeps = [1, 4, 16, 64, 256]
+    backups = [truncated_policy_iteration(mdp, j, tol=1e-8).n_backups for j in sweeps]
+    best = int(np.argmin(backups))
+    assert 0 < best < len(sweeps) - 1
+    assert backups[0] > 2 * backups[best]
+
+
+# ---- episodic tasks: absorbing states ----------------------------------------------------
+def test_absorbing_states_loop_with_zero_reward_and_leave_the_rest_unchanged(grid_mdp):
+    t = 17
+    ep = grid_mdp.with_absorbing_states([t])
+    assert np.all(ep.P[t, :, t] == 1) and np.all(ep.R[t] == 0)
+    others = np.arange(grid_mdp.n_states) != t
+    np.testing.assert_array_equal(ep.P[others], grid_mdp.P[others])
+    np.testing.assert_array_equal(ep.R[others], grid_mdp.R[others])
+    assert grid_mdp.R[t, 4] == 1.0           # the original is not modified
+    assert ep.gamma == grid_mdp.gamma
+
+
+def _optimal_sets(mdp):
+    v = policy_iteration(mdp).values
+    return greedy_policy(action_values(mdp, v), ties="split", atol=1e-9) > 0
+
+
+def test_an_absorbing_target_changes_the_optimal_actions_in_most_cells():
+    world = GridWorld()
+    mdp = world.to_mdp()
+    t = world.state_of(world.target)
+    cont, epi = _optimal_sets(mdp), _optimal_sets(mdp.with_absorbing_states([t]))
+    changed = sum(not np.array_equal(cont[s], epi[s]) for s in range(25) if s != t)
+    assert changed > 12
+
+
+def test_an_arrival_reward_of_one_over_one_minus_gamma_recovers_the_continuing_task():
+    world = GridWorld(gamma=0.8)
+    mdp = world.to_mdp()
+    t = world.state_of(world.target)
+    R = mdp.R.copy()
+    R[mdp.P[:, :, t] > 0] = 1.0 / (1 - 0.8)
+    ep = FiniteMDP(mdp.P, R, 0.8).with_absorbing_states([t])
+    others = np.arange(25) != t
+    np.testing.assert_allclose(policy_iteration(ep).values[others],
+                               policy_iteration(mdp).values[others], atol=1e-9)
+
+
+@pytest.mark.parametrize("c", [0.5, 2.0, 5.0])
+def test_in_an_episodic_task_a_positive_shift_of_every_reward_keeps_the_agent_from_ending(c):
+    world = GridWorld()
+    mdp = world.to_mdp()
+    t = world.state_of(world.target)
+    base = policy_iteration(mdp.with_absorbing_states([t]))
+    shifted = policy_iteration(FiniteMDP(mdp.P, mdp.R + c, 0.9).with_absorbing_states([t]))
+    assert not np.array_equal(base.policy, shifted.policy)
+    # the shifted agent never enters the target from any other cell
+    s_next = mdp.P.argmax(axis=2)[np.arange(25), shifted.policy.argmax(axis=1)]
+    assert np.all(s_next[np.arange(25) != t] != t)
+
+
+@pytest.mark.parametrize("states", [[], [25], [-1], [1.5], [True], 3])
+def test_with_absorbing_states_refuses_bad_input(grid_mdp, states):
+    with pytest.raises(ValueError, match="states"):
+        grid_mdp.with_absorbing_states(states)
+
+
+# ---- random MDPs ---------------------------------------------------------------------------
+def test_random_mdps_are_valid_and_reproducible_from_a_seed():
+    a, b = mlbook_random_mdp(7, 2, 0.5, seed=3), mlbook_random_mdp(7, 2, 0.5, seed=3)
+    c = mlbook_random_mdp(7, 2, seed=4)
+    np.testing.assert_array_equal(a.P, b.P)
+    np.testing.assert_array_equal(a.R, b.R)
+    assert not np.array_equal(a.P, c.P)
+    assert a.P.shape == (7, 2, 7) and a.R.shape == (7, 2) and a.gamma == 0.5
+    np.testing.assert_allclose(a.P.sum(axis=2), 1.0)
+    # larger peakedness concentrates each row on fewer next states
+    flat = mlbook_random_mdp(40, 2, seed=0, peakedness=1)
+    peaked = mlbook_random_mdp(40, 2, seed=0)
+    assert peaked.P.max(axis=2).mean() > flat.P.max(axis=2).mean()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_states": 0}, "n_states"), ({"n_actions": 1.5}, "n_actions"),
+    ({"peakedness": 0}, "peakedness"), ({"peakedness": float("inf")}, "peakedness"),
+    ({"gamma": 1.0}, "gamma"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+])
+def test_random_mdp_refuses_bad_input(kwargs, match):
+    args = {"n_states": 4, "n_actions": 2, "gamma": 0.9, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        mlbook_random_mdp(**args)

@@ -8,10 +8,13 @@ module                         what it holds
 :mod:`mlbook.rl.gridworld`     :class:`GridWorld`, a Gymnasium environment, and its drawing
 :mod:`mlbook.rl.episodes`      sampling a trajectory under a policy; discounted returns
 :mod:`mlbook.rl.planning`      policy evaluation (closed form, iterative), value, policy
-                               and truncated policy iteration, greedy policies
+                               and truncated policy iteration, greedy policies, policy
+                               improvement, value iteration's stopping bounds
 :mod:`mlbook.rl.examples`      textbook MDPs with published values to check against
 :mod:`mlbook.rl.monte_carlo`   Monte Carlo control from sampled episodes (chapter 4): MC
-                               Basic, exploring starts, epsilon-greedy; a fast sampler
+                               Basic, exploring starts, epsilon-greedy; a fast sampler;
+                               prediction and off-policy importance sampling
+:mod:`mlbook.rl.blackjack`     Blackjack through Gymnasium, and its exact values (chapter 4)
 =============================  ===========================================================
 
 Importing this package registers the grid world with Gymnasium as
@@ -22,15 +25,20 @@ import gymnasium as _gym
 
 from .episodes import Episode, discounted_return, discounted_returns, sample_episode
 from .examples import (SUTTON_BARTO_OPTIMAL_VALUES, SUTTON_BARTO_RANDOM_VALUES,
-                       ZHAO_OPTIMAL_VALUES, sutton_barto_gridworld)
+                       ZHAO_OPTIMAL_VALUES, random_mdp, sutton_barto_gridworld)
 from .gridworld import ACTION_NAMES, ACTIONS, GridWorld, plot_gridworld, policy_from_arrows
 from .mdp import FiniteMDP, check_policy, deterministic_policy, uniform_policy
-from .monte_carlo import (EpisodeSampler, MCResult, best_epsilon_greedy,
-                          epsilon_greedy_policy, mc_basic, mc_epsilon_greedy,
-                          mc_exploring_starts, suboptimal_states, unique_optimal_states)
-from .planning import (EvaluationResult, PlanningResult, action_values,
+from .monte_carlo import (EpisodeSampler, MCResult, OffPolicyResult, ValueEstimates,
+                          best_epsilon_greedy, epsilon_greedy_policy,
+                          importance_sampling_estimates, mc_basic, mc_epsilon_greedy,
+                          mc_exploring_starts, mc_off_policy_prediction,
+                          state_value_estimates, suboptimal_states, unique_optimal_states)
+from .blackjack import (OBS_SHAPE, BlackjackEpisodes, BlackjackValues,
+                        evaluate_blackjack_policy, play_blackjack, stick_on_policy)
+from .planning import (EvaluationResult, PlanningResult, StoppingBounds, action_values,
                        evaluate_policy_exact, evaluate_policy_iterative, greedy_policy,
-                       policy_iteration, truncated_policy_iteration, value_iteration)
+                       improve_policy, policy_iteration, stopping_bounds,
+                       truncated_policy_iteration, value_iteration)
 
 GRIDWORLD_ID = "mlbook/GridWorld-v0"
 if GRIDWORLD_ID not in _gym.registry:
@@ -42,10 +50,15 @@ __all__ = [
     "SUTTON_BARTO_RANDOM_VALUES", "action_values", "check_policy", "deterministic_policy",
     "discounted_return", "discounted_returns", "evaluate_policy_exact",
     "evaluate_policy_iterative", "greedy_policy", "plot_gridworld", "policy_from_arrows",
-    "policy_iteration",
+    "policy_iteration", "StoppingBounds", "improve_policy", "random_mdp", "stopping_bounds",
     "sample_episode", "sutton_barto_gridworld", "truncated_policy_iteration",
     "uniform_policy", "value_iteration", "ZHAO_OPTIMAL_VALUES",
     # chapter 4: Monte Carlo methods
     "EpisodeSampler", "MCResult", "best_epsilon_greedy", "epsilon_greedy_policy", "mc_basic",
     "mc_epsilon_greedy", "mc_exploring_starts", "suboptimal_states", "unique_optimal_states",
+    "OffPolicyResult", "ValueEstimates", "importance_sampling_estimates",
+    "mc_off_policy_prediction", "state_value_estimates",
+    # chapter 4: Blackjack
+    "OBS_SHAPE", "BlackjackEpisodes", "BlackjackValues", "evaluate_blackjack_policy",
+    "play_blackjack", "stick_on_policy",
 ]

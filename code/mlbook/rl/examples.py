@@ -11,6 +11,9 @@ reward -1; every action in cell A = (0, 1) moves the agent to A' = (4, 1) with r
 every action in B = (0, 3) to B' = (2, 3) with reward +5; every other move earns 0; the
 discount is 0.9.
 
+For claims that should not depend on one example, :func:`random_mdp` draws finite MDPs
+with random transitions and rewards from a seed.
+
 It also holds the optimal state values Zhao (2025, ch. 3) prints for chapter 3's own grid
 world (:class:`~mlbook.rl.gridworld.GridWorld` with its defaults: gamma = 0.9,
 r_boundary = r_forbidden = -1, r_target = 1), to one decimal.
@@ -22,11 +25,13 @@ MIT Press, 2018, Example 3.5 (Figure 3.2) and Example 3.8 (Figure 3.5); S. Zhao,
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .mdp import FiniteMDP
 
-__all__ = ["sutton_barto_gridworld", "SUTTON_BARTO_RANDOM_VALUES",
+__all__ = ["random_mdp", "sutton_barto_gridworld", "SUTTON_BARTO_RANDOM_VALUES",
            "SUTTON_BARTO_OPTIMAL_VALUES", "ZHAO_OPTIMAL_VALUES"]
 
 #: State values of the equiprobable random policy, Sutton & Barto (2018), Figure 3.2
@@ -83,3 +88,32 @@ def sutton_barto_gridworld(gamma: float = 0.9) -> FiniteMDP:
                 P[s, a, r2 * n + c2] = 1.0
                 R[s, a] = reward
     return FiniteMDP(P, R, gamma, action_labels=("up", "right", "down", "left"))
+
+
+def random_mdp(n_states: int, n_actions: int, gamma: float = 0.9, *, seed: int,
+               peakedness: float = 8.0) -> FiniteMDP:
+    """A finite MDP with random transitions and rewards, drawn from ``seed``.
+
+    Each row ``P[s, a, :]`` is ``u ** peakedness`` normalised to sum to 1, with ``u``
+    uniform on ``[0, 1)`` per next state: the larger ``peakedness``, the more each action's
+    probability concentrates on a few next states (1 gives nearly uniform rows). Rewards
+    ``R[s, a]`` are standard normal. Returns ``P`` of shape ``(S, A, S)``, ``R`` ``(S, A)``.
+
+    Raises ``ValueError`` for a count below 1, a ``seed`` that is not a non-negative
+    integer, a ``peakedness`` that is not a positive number, or a ``gamma`` outside
+    ``[0, 1)``.
+    """
+    for name, n in (("n_states", n_states), ("n_actions", n_actions)):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    if (isinstance(peakedness, bool) or not isinstance(peakedness, numbers.Real)
+            or not 0 < peakedness < np.inf):
+        raise ValueError(f"peakedness must be a positive finite number, got {peakedness!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(seed)
+    P = rng.random((n_states, n_actions, n_states)) ** peakedness
+    P[P.sum(axis=2) == 0] = 1.0           # a row of zeros (astronomically rare): make it uniform
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.normal(size=(n_states, n_actions))
+    return FiniteMDP(P, R, gamma)

@@ -24,6 +24,10 @@ The rules (deterministic, and the reward depends only on where a move leads):
   ``r_target`` at every step;
 * any other move earns ``r_other`` (0 by default).
 
+The episodic variant of chapter 3, in which arriving at the target ends the episode (paying
+``r_target`` once), is the MDP ``world.to_mdp().with_absorbing_states([world.state_of(
+world.target)])`` (:meth:`~mlbook.rl.mdp.FiniteMDP.with_absorbing_states`).
+
 States are numbered row by row, ``s = row * n_cols + col``. :class:`GridWorld` follows
 Gymnasium's ``Env`` API (``reset(seed=...)``, ``step(a)``, discrete spaces) and is
 registered as ``"mlbook/GridWorld-v0"``; :meth:`GridWorld.to_mdp` gives the same rules as a

@@ -7,7 +7,9 @@ in one form, the one used by Sutton & Barto (2018, ch. 3) and Zhao (2025, ch. 2)
   ``P[s, a, :]`` are probability distributions over next states;
 * ``R[s, a] = E[R_{t+1} | S_t = s, A_t = a] = sum_r p(r | s, a) r``, the expected
   immediate reward, an array of shape ``(S, A)`` (in the units of the reward);
-* ``gamma``, the discount rate in ``[0, 1)`` (a continuing task).
+* ``gamma``, the discount rate in ``[0, 1)`` (a continuing task; an episodic task is the
+  special case in which some states are absorbing and pay nothing,
+  :meth:`FiniteMDP.with_absorbing_states`).
 
 A policy is an array ``pi`` of shape ``(S, A)`` with ``pi[s, a] = pi(a | s)``; a
 deterministic policy is the special case of one-hot rows. Under a policy the MDP becomes
@@ -212,6 +214,40 @@ class FiniteMDP:
     def with_gamma(self, gamma: float) -> "FiniteMDP":
         """The same model with another discount rate."""
         return FiniteMDP(self.P, self.R, gamma, self.state_labels, self.action_labels)
+
+    def with_absorbing_states(self, states: Sequence[int]) -> "FiniteMDP":
+        """The same model in which each of ``states`` ends the episode: an episodic task.
+
+        Every action in an absorbing state leads back to it with reward 0
+        (``P[s, a, s] = 1``, ``R[s, a] = 0``), so once the agent arrives nothing more
+        happens, and the rewards for moving *into* the state are kept. This is the usual
+        way to write an episodic task as an MDP (Sutton & Barto 2018, sec. 3.4): a
+        terminal state is an absorbing state that pays nothing. Shapes are unchanged,
+        ``P`` ``(S, A, S)`` and ``R`` ``(S, A)``.
+
+        Raises ``ValueError`` if ``states`` is empty or holds something that is not a
+        state index in ``0 .. S-1``.
+        """
+        try:
+            chosen = [s for s in states]
+        except TypeError:
+            raise ValueError(
+                f"states must be a sequence of state indices, got {states!r}") from None
+        if not chosen:
+            raise ValueError("states must name at least one state to make absorbing")
+        for s in chosen:
+            if (isinstance(s, bool) or not isinstance(s, numbers.Integral)
+                    or not 0 <= s < self.n_states):
+                raise ValueError(
+                    f"absorbing states must be integers from 0 to {self.n_states - 1}, "
+                    f"got {s!r}")
+        P = np.array(self.P)
+        R = np.array(self.R)
+        for s in chosen:
+            P[s] = 0.0
+            P[s, :, s] = 1.0
+            R[s] = 0.0
+        return FiniteMDP(P, R, self.gamma, self.state_labels, self.action_labels)
 
     def __repr__(self) -> str:
         return f"FiniteMDP(S={self.n_states}, A={self.n_actions}, gamma={self.gamma:g})"

@@ -13,17 +13,25 @@ probabilities. Equation numbers are those of chapter 3:
 * (3.7) action values from state values (:func:`action_values`);
 * (3.8) the Bellman optimality equation, solved by (3.9) value iteration
   (:func:`value_iteration`), (3.10) policy iteration (:func:`policy_iteration`) and truncated
-  policy iteration (:func:`truncated_policy_iteration`), which sits between the two.
+  policy iteration (:func:`truncated_policy_iteration`), which sits between the two;
+* (3.10) a policy improvement step (:func:`improve_policy`), which the policy improvement
+  theorem (3.11), proved through the identity (3.12), shows never lowers a value;
+* (3.13) and (3.14), the error bounds of value iteration's stopping rule
+  (:func:`stopping_bounds`).
 
-Every iterative function returns how many iterations it took, so the chapter can compare
-them. Values are in the units of the reward (a discounted sum of rewards).
+Every iterative function returns how many iterations it took, and the sweeping ones how
+many backups (updates of one state's or one state-action pair's value) they made, so the
+chapter can compare them. Values are in the units of the reward (a discounted sum of rewards).
 
 Sources: R. Bellman, *Dynamic Programming*, 1957; R. A. Howard, *Dynamic Programming and
 Markov Processes*, 1960 (policy iteration); M. L. Puterman and M. C. Shin, "Modified policy
 iteration algorithms for discounted Markov decision problems", *Management Science*, 1978
-(truncated policy iteration); R. S. Sutton and A. G. Barto, *Reinforcement Learning: An
-Introduction*, 2nd ed., 2018, ch. 3-4; S. Zhao, *Mathematical Foundations of Reinforcement
-Learning*, 2025, ch. 2-4.
+(truncated policy iteration); M. L. Puterman, *Markov Decision Processes*, 1994, sec. 6.3
+(the stopping rule); S. P. Singh and R. C. Yee, "An upper bound on the loss from
+approximate optimal-value functions", *Machine Learning*, 1994 (the greedy policy's loss);
+R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., 2018,
+ch. 3-4 (sec. 4.2, policy improvement; sec. 4.6, generalized policy iteration); S. Zhao,
+*Mathematical Foundations of Reinforcement Learning*, 2025, ch. 2-4.
 """
 
 from __future__ import annotations
@@ -33,12 +41,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mdp import FiniteMDP, check_policy
+from .mdp import FiniteMDP, check_discount, check_policy
 
 __all__ = [
-    "EvaluationResult", "PlanningResult", "action_values", "evaluate_policy_exact",
-    "evaluate_policy_iterative", "greedy_policy", "policy_iteration",
-    "truncated_policy_iteration", "value_iteration",
+    "EvaluationResult", "PlanningResult", "StoppingBounds", "action_values",
+    "evaluate_policy_exact", "evaluate_policy_iterative", "greedy_policy", "improve_policy",
+    "policy_iteration", "stopping_bounds", "truncated_policy_iteration", "value_iteration",
 ]
 
 
@@ -76,6 +84,12 @@ class PlanningResult:
     """The value estimate after each outer iteration, starting with the initial one."""
     policies: list[np.ndarray] = field(repr=False, default_factory=list)
     """The policy of each outer iteration (policy and truncated policy iteration only)."""
+    n_backups: int | None = None
+    """Backups made: updates of one action value ``q(s, a)`` or one state value ``v(s)``.
+    Value iteration makes ``S A`` per sweep. A truncated-policy-iteration step makes ``S A``
+    for the improvement, whose maxima already are the first evaluation sweep, and ``S``
+    for each of the other ``n_eval_sweeps - 1`` sweeps. ``None`` for exact policy
+    iteration."""
 
 
 def _check_mdp(mdp: FiniteMDP) -> None:
@@ -193,7 +207,8 @@ def value_iteration(mdp: FiniteMDP, *, v0: np.ndarray | None = None, tol: float 
             converged = True
             break
     policy = greedy_policy(mdp.action_values(v), ties=ties, atol=_tie_atol(tol, mdp.gamma))
-    return PlanningResult(v, policy, k, k, converged, history)
+    return PlanningResult(v, policy, k, k, converged, history,
+                          n_backups=k * mdp.n_states * mdp.n_actions)
 
 
 def _tie_atol(tol: float, gamma: float) -> float:
@@ -272,6 +287,7 @@ def _policy_iteration(mdp: FiniteMDP, *, n_eval_sweeps: int | None,
         return PlanningResult(v, pi, max_iter, None, False, history, policies)
 
     v = _initial_values(mdp, v0)                      # truncated policy iteration
+    backups_per_step = mdp.n_states * (mdp.n_actions + n_eval_sweeps - 1)
     history, policies = [v.copy()], []
     for k in range(1, max_iter + 1):
         # the exact argmax here, so that one sweep is exactly a value-iteration step
@@ -286,6 +302,73 @@ def _policy_iteration(mdp: FiniteMDP, *, n_eval_sweeps: int | None,
         v = v_new
         if delta < tol:
             pi = greedy_policy(mdp.action_values(v), atol=atol, ties=ties)
-            return PlanningResult(v, pi, k, k * n_eval_sweeps, True, history, policies)
+            return PlanningResult(v, pi, k, k * n_eval_sweeps, True, history, policies,
+                                  n_backups=k * backups_per_step)
     pi = greedy_policy(mdp.action_values(v), atol=atol, ties=ties)
-    return PlanningResult(v, pi, max_iter, max_iter * n_eval_sweeps, False, history, policies)
+    return PlanningResult(v, pi, max_iter, max_iter * n_eval_sweeps, False, history, policies,
+                          n_backups=max_iter * backups_per_step)
+
+
+def improve_policy(mdp: FiniteMDP, policy: np.ndarray, *, ties: str = "first") -> np.ndarray:
+    """One policy improvement step, eq. (3.10): a policy greedy with respect to ``q_pi``.
+
+    Evaluates ``policy`` exactly (eq. (3.5)), computes its action values ``q_pi`` of shape
+    ``(S, A)`` (eq. (3.7)) and returns the ``(S, A)`` policy that takes an action with the
+    largest ``q_pi(s, a)`` in every state (ties as in :func:`greedy_policy`). By the policy
+    improvement theorem (3.11) the result is at least as good as ``policy`` in every
+    state, and strictly better in some state unless ``policy`` is already optimal.
+    """
+    _check_mdp(mdp)
+    pi = check_policy(policy, mdp.n_states, mdp.n_actions)
+    v_pi = evaluate_policy_exact(mdp, pi)
+    atol = 1e-9 * max(1.0, float(np.max(np.abs(mdp.R))) / (1 - mdp.gamma))
+    return greedy_policy(mdp.action_values(v_pi), atol=atol, ties=ties)
+
+
+@dataclass
+class StoppingBounds:
+    """What value iteration's stopping rule guarantees after each sweep (eqs. (3.13)-(3.14)).
+
+    Entry ``k - 1`` of each array belongs to sweep ``k = 1, ..., K``; all have shape
+    ``(K,)`` and are in the units of the reward.
+    """
+
+    change: np.ndarray
+    """``||v_k - v_{k-1}||_inf``, the quantity the stopping rule looks at."""
+    value_error_bound: np.ndarray
+    """``gamma / (1 - gamma) * change``: a bound on ``||v_k - v*||_inf``, eq. (3.13)."""
+    policy_loss_bound: np.ndarray
+    """``2 gamma / (1 - gamma) * change``: a bound on ``||v_{pi_k} - v*||_inf`` for a
+    policy ``pi_k`` greedy with respect to ``v_k``, eq. (3.14)."""
+
+
+def stopping_bounds(history: list[np.ndarray] | np.ndarray, gamma: float) -> StoppingBounds:
+    """The error bounds (3.13) and (3.14) along the iterates of value iteration.
+
+    ``history`` holds the iterates ``v_0, v_1, ..., v_K`` of value iteration (eq. (3.9)),
+    each of shape ``(S,)`` (a list, or an array of shape ``(K + 1, S)``), for example
+    ``value_iteration(mdp).history``. With ``delta_k = ||v_k - v_{k-1}||_inf``, the
+    contraction gives ``||v_k - v*||_inf <= gamma delta_k / (1 - gamma)`` (3.13), and a
+    policy greedy with respect to ``v_k`` loses at most ``2 gamma delta_k / (1 - gamma)``
+    in any state (3.14) (Puterman 1994, Theorem 6.3.1; Singh and Yee 1994). The bounds
+    hold only for iterates of the optimality operator, not for other sequences.
+
+    Raises ``ValueError`` for fewer than two iterates, iterates of different lengths or
+    non-finite entries, or a ``gamma`` outside ``[0, 1)``.
+    """
+    gamma = check_discount(gamma)
+    try:
+        vs = np.array([np.asarray(v, dtype=float) for v in history])
+    except (TypeError, ValueError):
+        raise ValueError(
+            "history must be a sequence of value vectors of one shape (S,), as in "
+            "value_iteration(...).history") from None
+    if vs.ndim != 2 or vs.shape[0] < 2 or vs.shape[1] == 0:
+        raise ValueError(
+            "history must hold at least two value vectors v_0, v_1 of shape (S,), got an "
+            f"array of shape {vs.shape}")
+    if not np.all(np.isfinite(vs)):
+        raise ValueError("history must hold finite values, got NaN or inf")
+    change = np.max(np.abs(np.diff(vs, axis=0)), axis=1)
+    factor = gamma / (1 - gamma)
+    return StoppingBounds(change, factor * change, 2 * factor * change)
