@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 from sklearn import ensemble as sk
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_moons
+from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, load_iris,
+                              make_moons)
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -25,7 +26,9 @@ from mlbook.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
     StackingClassifier,
+    adaboost_margin_bound,
     bias_variance_decomposition,
+    bias_variance_difference,
     make_sine_boundary,
     sine_boundary_proba,
 )
@@ -206,7 +209,7 @@ def test_bias_variance_terms_add_up_and_stumps_are_biased_deep_trees_vary():
                                         target, n_rounds=10, random_state=0, progress=False)
     deep = bias_variance_decomposition(DecisionTreeClassifier(), draw, X_test, target,
                                        n_rounds=10, random_state=0, progress=False)
-    for result in (stump, deep):                                             # eq. (2.16)
+    for result in (stump, deep):                                             # eq. (2.20)
         assert result.error == pytest.approx(result.bias_squared + result.variance)
         assert result.predictions.shape == (10, 200)
     assert stump.bias_squared > 2 * deep.bias_squared
@@ -316,7 +319,7 @@ def test_log_loss_gradient_is_label_minus_probability(moons):
     X_train, _, y_train, _ = moons
     model = GradientBoostingClassifier(n_estimators=1).fit(X_train, y_train)
     raw = np.full(len(y_train), model.init_)
-    gradient, hessian = model._gradient_hessian(y_train.astype(float), raw)   # eq. (2.13)
+    gradient, hessian = model._gradient_hessian(y_train.astype(float), raw)   # eq. (2.17)
     p = np.mean(y_train)
     np.testing.assert_allclose(model.init_, np.log(p / (1 - p)))
     np.testing.assert_allclose(gradient, y_train - p)
@@ -329,9 +332,16 @@ def test_shrinkage_trades_stages_for_accuracy(moons):
     slow = GradientBoostingClassifier(n_estimators=200, learning_rate=0.1, random_state=0)
     fast.fit(X_train, y_train)
     slow.fit(X_train, y_train)
-    # with no shrinkage the training loss falls faster and the test accuracy suffers
+    # with no shrinkage the training loss falls faster and the test log-loss (2.17)
+    # suffers; accuracy on 200 test points would differ by a point or two, noise, while
+    # the overfitted full steps' log-loss is several times larger
     assert fast.train_loss_[9] < slow.train_loss_[9]
-    assert slow.score(X_test, y_test) > fast.score(X_test, y_test)
+
+    def test_log_loss(model):
+        F = model.decision_function(X_test)
+        return np.mean(np.logaddexp(0, F) - y_test * F)
+
+    assert test_log_loss(slow) < 0.5 * test_log_loss(fast)
 
 
 def test_gradient_boosting_takes_any_regressor_as_base_learner():
@@ -369,10 +379,13 @@ def test_in_sample_stacking_leaks_and_out_of_fold_stacking_does_not(cancer):
     # trusts it most; out of fold it is the weakest and gets the least weight
     assert np.argmax(leaky.final_estimator_.coef_.ravel()) == 0
     assert np.argmin(honest.final_estimator_.coef_.ravel()) == 0
+    # the leak costs several test points (the margin between out-of-fold and in-sample is
+    # far more than the 1 in 171 that one split could flip); whether the honest stack beats
+    # its best member is a one-point question on this split, so it is not tested here
+    n_test = len(y_test)
+    assert honest.score(X_test, y_test) - leaky.score(X_test, y_test) >= 3 / n_test
     logreg_accuracy = learners[1][1].fit(X_train, y_train).score(X_test, y_test)
-    assert honest.score(X_test, y_test) > leaky.score(X_test, y_test)
-    assert leaky.score(X_test, y_test) < logreg_accuracy        # worse than a member
-    assert honest.score(X_test, y_test) >= logreg_accuracy      # at least the best one
+    assert leaky.score(X_test, y_test) <= logreg_accuracy - 3 / n_test   # worse than a member
 
 
 def test_stacking_handles_three_classes_and_every_stack_method():
@@ -531,3 +544,184 @@ def test_sine_boundary_rejects_bad_arguments():
         sine_boundary_proba(np.zeros((3, 2)), sharpness=-1.0)
     with pytest.raises(ValueError, match="shape"):
         sine_boundary_proba(np.zeros((3, 3)))
+
+
+# ---------------------------------------------------------------------------------------
+# Bias and variance: the debiased estimator, its standard errors, pairing, seeding
+# ---------------------------------------------------------------------------------------
+def _sine_draw(n):
+    def draw(rng):
+        return make_sine_boundary(n, random_state=rng)
+    return draw
+
+
+def test_debiased_bias_is_unbiased_where_the_plug_in_is_inflated_by_var_over_r():
+    # a regressor with no bias at all: the true line, plus noise that does not depend on
+    # the training set, so every f_hat_r = f + noise_r with variance sigma^2 = 0.01
+    class NoisyTruth(LinearRegression):
+        def fit(self, X, y):
+            self.noise_ = np.random.RandomState(int(1e6 * abs(y[0])) % 2**31).normal(0, 0.1)
+            return super().fit(X, y)
+
+        def predict(self, X):
+            return 2 * np.asarray(X)[:, 0] + self.noise_
+
+    X_test = np.linspace(0, 1, 30)[:, None]
+
+    def draw(rng):
+        X = rng.uniform(0, 1, (20, 1))
+        return X, 2 * X[:, 0] + rng.normal(0, 0.1, 20)
+
+    R = 5
+    plug_in, debiased = [], []
+    for seed in range(200):
+        r = bias_variance_decomposition(NoisyTruth(), draw, X_test, 2 * X_test[:, 0],
+                                        n_rounds=R, random_state=seed, progress=False)
+        plug_in.append(r.bias_squared_plugin)
+        debiased.append(r.bias_squared)
+        assert r.error == pytest.approx(r.bias_squared + r.variance)          # eq. (2.20)
+    # E[plug-in] = sigma^2 / R = 0.002; E[debiased] = 0; the standard error of a mean of
+    # 200 is below 0.0002 for both
+    assert np.mean(plug_in) == pytest.approx(0.01 / R, rel=0.25)
+    assert abs(np.mean(debiased)) < 0.0005
+
+
+def test_standard_errors_shrink_like_one_over_root_r():
+    X_test = np.random.RandomState(1).uniform([-3, -2], [3, 2], size=(100, 2))
+    target = sine_boundary_proba(X_test)
+    few, many = (bias_variance_decomposition(DecisionTreeClassifier(max_depth=3),
+                                             _sine_draw(100), X_test, target, n_rounds=R,
+                                             random_state=0, progress=False)
+                 for R in (8, 32))
+    for name in ("error_se", "bias_squared_se", "variance_se"):
+        assert 0 < getattr(many, name) < getattr(few, name)
+    assert many.error_se == pytest.approx(
+        many.error_per_round.std(ddof=1) / np.sqrt(32))
+
+
+def test_every_estimator_sees_the_same_training_sets():
+    # a learner that draws random numbers of its own (bagging) must not shift the
+    # training sets another learner sees: the paired comparison depends on it
+    seen = {}
+
+    def draw(rng):
+        X, y = make_sine_boundary(60, random_state=rng)
+        seen.setdefault("sets", []).append(X[0].copy())
+        return X, y
+
+    X_test = np.zeros((3, 2))
+    for model in (GaussianNB(), BaggingClassifier(n_estimators=3)):
+        bias_variance_decomposition(model, draw, X_test, np.zeros(3), n_rounds=4,
+                                    random_state=5, progress=False)
+    first, second = np.array(seen["sets"][:4]), np.array(seen["sets"][4:])
+    np.testing.assert_array_equal(first, second)
+
+
+def test_an_unseeded_tree_inside_a_stack_is_seeded_so_runs_repeat():
+    X_test = np.random.RandomState(1).uniform([-3, -2], [3, 2], size=(150, 2))
+    bayes = (sine_boundary_proba(X_test) > 0.5).astype(float)
+    stack = StackingClassifier([("deep tree", DecisionTreeClassifier()),
+                                ("15-NN", KNeighborsClassifier(15))], LogisticRegression())
+    assert "deep tree__random_state" in stack.get_params(deep=True)
+    runs = [bias_variance_decomposition(stack, _sine_draw(150), X_test, bayes,
+                                        output="label", n_rounds=4, random_state=3,
+                                        progress=False) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].predictions, runs[1].predictions)
+
+
+def test_stacking_set_params_reaches_and_replaces_base_learners():
+    stack = StackingClassifier([("tree", DecisionTreeClassifier()), ("nb", GaussianNB())])
+    stack.set_params(tree__max_depth=2)
+    assert stack.estimators[0][1].max_depth == 2
+    stack.set_params(nb=KNeighborsClassifier(3))
+    assert isinstance(dict(stack.estimators)["nb"], KNeighborsClassifier)
+
+
+def test_paired_difference_is_the_difference_with_a_smaller_error_than_unpaired():
+    X_test = np.random.RandomState(1).uniform([-3, -2], [3, 2], size=(200, 2))
+    bayes = (sine_boundary_proba(X_test) > 0.5).astype(float)
+    deep, bagged = (bias_variance_decomposition(model, _sine_draw(150), X_test, bayes,
+                                                output="label", n_rounds=12, random_state=0,
+                                                progress=False)
+                    for model in (DecisionTreeClassifier(),
+                                  BaggingClassifier(n_estimators=15)))
+    d = bias_variance_difference(deep, bagged)
+    assert d.error == pytest.approx(deep.error - bagged.error)
+    assert d.bias_squared == pytest.approx(deep.bias_squared - bagged.bias_squared)
+    assert d.variance == pytest.approx(deep.variance - bagged.variance)
+    assert d.error_se < np.hypot(deep.error_se, bagged.error_se)
+    assert d.variance > 2 * d.variance_se                 # bagging cuts the variance
+
+
+def test_paired_difference_rejects_what_cannot_be_paired():
+    X_test = np.zeros((4, 2))
+    a = bias_variance_decomposition(GaussianNB(), _sine_draw(40), X_test, np.zeros(4),
+                                    n_rounds=3, random_state=0, progress=False)
+    b = bias_variance_decomposition(GaussianNB(), _sine_draw(40), X_test, np.zeros(4),
+                                    n_rounds=4, random_state=0, progress=False)
+    with pytest.raises(ValueError, match="paired"):
+        bias_variance_difference(a, b)
+    with pytest.raises(TypeError, match="BiasVariance"):
+        bias_variance_difference(a, 0.5)
+
+
+# ---------------------------------------------------------------------------------------
+# AdaBoost's training-error bound and margins
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def boosted_digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y % 2, test_size=0.5,
+                                                        random_state=0, stratify=y % 2)
+    model = AdaBoostClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=120,
+                               random_state=0).fit(X_train, y_train)
+    return model, X_train, y_train
+
+
+def test_training_error_never_exceeds_the_product_bound(boosted_digits):
+    model, X_train, y_train = boosted_digits
+    bound = adaboost_margin_bound(model.estimator_errors_)                  # eq. (2.11)
+    train_err = np.array([np.mean(p != y_train) for p in model.staged_predict(X_train)])
+    assert np.all(train_err <= bound)
+    assert np.all(np.diff(bound) < 0)           # every factor 2 sqrt(e(1 - e)) is below 1
+    assert bound[-1] < 1 / len(y_train)         # so the training error must be zero
+    assert train_err[-1] == 0
+
+
+def test_margins_are_positive_exactly_where_the_vote_is_right(boosted_digits):
+    model, X_train, y_train = boosted_digits
+    for margin, labels in zip(model.staged_margins(X_train, y_train),
+                              model.staged_predict(X_train)):
+        assert np.all((margin >= -1) & (margin <= 1))
+        right = labels == y_train
+        assert np.all(margin[right] >= 0) and np.all(margin[~right] <= 0)
+
+
+def test_margin_bound_holds_for_every_theta(boosted_digits):
+    model, X_train, y_train = boosted_digits
+    margins = list(model.staged_margins(X_train, y_train))
+    for theta in (0.0, 0.05, 0.1, 0.2):
+        bound = adaboost_margin_bound(model.estimator_errors_, theta)       # eq. (2.13)
+        share = np.array([np.mean(m <= theta) for m in margins])
+        assert np.all(share <= bound + 1e-12)
+
+
+def test_margins_of_three_classes_match_the_vote():
+    X, y = load_iris(return_X_y=True)
+    model = AdaBoostClassifier(n_estimators=10, random_state=0).fit(X, y)
+    margin = list(model.staged_margins(X, y))[-1]
+    assert np.array_equal(margin > 0, model.predict(X) == y)
+
+
+def test_margin_functions_reject_bad_arguments(boosted_digits):
+    model, X_train, y_train = boosted_digits
+    with pytest.raises(ValueError, match="one label per row"):
+        next(model.staged_margins(X_train, y_train[:-1]))
+    with pytest.raises(ValueError, match="not trained on"):
+        next(model.staged_margins(X_train, y_train + 5))
+    with pytest.raises(ValueError, match=r"\(0, 1/2\)"):
+        adaboost_margin_bound([0.2, 0.6])
+    with pytest.raises(ValueError, match="1-D"):
+        adaboost_margin_bound([])
+    with pytest.raises(ValueError, match="theta"):
+        adaboost_margin_bound([0.2], theta=1.5)

@@ -13,12 +13,17 @@ scikit-learn base estimator:
 * :class:`StackingClassifier`: Wolpert (1992), *Stacked generalization*, with the
   out-of-fold predictions of Breiman (1996), *Stacked regressions*;
 
-plus :func:`bias_variance_decomposition`, which estimates the squared bias and the variance
-of any estimator over many training sets (Geman, Bienenstock & Doursat, 1992), and a small
-data set with a known class probability, :func:`make_sine_boundary`, for measuring them.
-The chapter motivates all of it with Dietterich's (2000) three reasons why ensembles work.
+plus :func:`adaboost_margin_bound` and ``AdaBoostClassifier.staged_margins`` for
+Freund & Schapire's training-error bound and the margins of Schapire, Freund, Bartlett &
+Lee (1998); :func:`bias_variance_decomposition`, which estimates the squared bias (corrected
+for the finite number of training sets) and the variance of any estimator over many
+training sets (Geman, Bienenstock & Doursat, 1992), with Monte Carlo standard errors, and
+:func:`bias_variance_difference` for paired comparisons of two estimators; and a small data
+set with a known class probability, :func:`make_sine_boundary`, for measuring them. The
+chapter motivates all of it with Dietterich's (2000) three reasons why ensembles work.
 
-Equation numbers, e.g. "eq. (2.8)", are those of chapter 2.
+Equation numbers, e.g. "eq. (2.8)", are those the book's site shows for chapter 2
+(numbered in order of appearance, (2.1) to (2.21)).
 
 The classes follow scikit-learn's estimator API: ``__init__`` only stores its arguments;
 ``fit`` validates them (scikit-learn's ``InvalidParameterError``, a ``ValueError``, for a
@@ -59,11 +64,14 @@ except ImportError:  # pragma: no cover - older scikit-learn (Colab images lag b
 __all__ = [
     "BaggingClassifier",
     "AdaBoostClassifier",
+    "adaboost_margin_bound",
     "GradientBoostingRegressor",
     "GradientBoostingClassifier",
     "StackingClassifier",
     "BiasVariance",
+    "BiasVarianceDifference",
     "bias_variance_decomposition",
+    "bias_variance_difference",
     "make_sine_boundary",
     "sine_boundary_proba",
 ]
@@ -432,6 +440,41 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
         """The class with the largest total say (eq. (2.10)), shape (n_samples,)."""
         return self._scores_to_labels(self.decision_function(X))
 
+    def staged_margins(self, X, y) -> Iterator[np.ndarray]:
+        """Normalised margins (eq. (2.12)) of the points ``(X, y)`` after 1, 2, ..., M rounds.
+
+        The margin of ``(x, y)`` is the total say of the learners that vote for y minus the
+        largest total say any other class gets, divided by the total say of all learners:
+        a number in [-1, 1], positive exactly when the vote is right, and the closer to 1
+        the more confidently. Each item has shape (n_samples,).
+
+        Raises
+        ------
+        ValueError
+            ``y`` does not have one label per row of ``X``, or contains a label that was
+            not among the training classes.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have one label per row of X, shape ({X.shape[0]},), "
+                             f"got shape {y.shape}")
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y contains labels the model was not trained on: "
+                             f"{unknown[:5].tolist()}; allowed are {self.classes_.tolist()}")
+        y_encoded = np.searchsorted(self.classes_, y)
+        rows, K = np.arange(X.shape[0]), len(self.classes_)
+        say_for = np.zeros((X.shape[0], K))                      # total say for each class
+        total = 0.0
+        for learner, alpha in zip(self.estimators_, self.estimator_weights_):
+            say_for[rows, learner.predict(X).astype(int)] += alpha
+            total += alpha
+            others = say_for.copy()
+            others[rows, y_encoded] = -np.inf
+            yield (say_for[rows, y_encoded] - others.max(axis=1)) / total
+
     def predict_proba(self, X) -> np.ndarray:
         """softmax(decision / (K - 1)) as in scikit-learn (Zhu et al., eq. 15): (n, K)."""
         scores = self.decision_function(X)
@@ -442,6 +485,47 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
         return softmax(scores, axis=1)
 
 
+def adaboost_margin_bound(errors, theta: float = 0.0) -> np.ndarray:
+    """Freund and Schapire's bound on the share of training points with margin <= theta,
+    after 1, 2, ..., M rounds of two-class AdaBoost (eqs. (2.11) and (2.13)):
+
+        share of i with margin_i <= theta  <=  prod_{t <= m} 2 sqrt(err_t^(1 - theta)
+                                                                    * (1 - err_t)^(1 + theta))
+
+    With ``theta = 0`` it bounds the training error, prod_t 2 sqrt(err_t (1 - err_t))
+    (eq. (2.11)). It holds for the says of eq. (2.8) with ``learning_rate=1`` and K = 2
+    (Schapire, Freund, Bartlett & Lee, 1998, Theorem 5).
+
+    Parameters
+    ----------
+    errors : array-like of shape (M,)
+        The weighted errors err_t of the rounds (``estimator_errors_``), each in (0, 1/2).
+    theta : float in [0, 1), default=0.0
+        The margin threshold.
+
+    Returns
+    -------
+    ndarray of shape (M,): the bound after each round.
+
+    Raises
+    ------
+    ValueError
+        ``errors`` is not a non-empty 1-D array of numbers in (0, 1/2) (a learner with
+        error 0 ends the fit with an arbitrary say, and one with error >= 1/2 is no weak
+        learner), or ``theta`` is not in [0, 1).
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 1 or errors.size == 0:
+        raise ValueError(f"errors must be a non-empty 1-D array, got shape {errors.shape}")
+    if not np.all((errors > 0) & (errors < 0.5)):
+        raise ValueError(f"every error must lie in (0, 1/2), got values from "
+                         f"{errors.min():.3g} to {errors.max():.3g}")
+    if not (isinstance(theta, numbers.Real) and 0 <= theta < 1):
+        raise ValueError(f"theta must be a number in [0, 1), got {theta!r}")
+    factors = 2.0 * np.sqrt(errors ** (1.0 - theta) * (1.0 - errors) ** (1.0 + theta))
+    return np.cumprod(factors)
+
+
 # ---------------------------------------------------------------------------------------
 # Gradient boosting (chapter 2, section "Gradient boosting")
 # ---------------------------------------------------------------------------------------
@@ -449,10 +533,10 @@ class _GradientBoosting(BaseEstimator):
     """Gradient descent in function space, shared by the regressor and the classifier.
 
     F_0 is the best constant; stage m fits the base learner h_m to the negative gradient
-    r_i = -dL/dF at F_{m-1} (eq. (2.11)), takes a Newton step of length gamma along it, and
-    adds a shrunken copy, F_m = F_{m-1} + learning_rate * gamma * h_m (eq. (2.12)). For a tree
+    r_i = -dL/dF at F_{m-1} (eq. (2.15)), takes a Newton step of length gamma along it, and
+    adds a shrunken copy, F_m = F_{m-1} + learning_rate * gamma * h_m (eq. (2.16)). For a tree
     the step is taken leaf by leaf (Friedman's TreeBoost), gamma_j = sum of gradients over
-    sum of Hessians in leaf j (eq. (2.14)); any other regressor gets one gamma for the whole
+    sum of Hessians in leaf j (eq. (2.18)); any other regressor gets one gamma for the whole
     stage. Subclasses supply the loss: :meth:`_init_raw`, :meth:`_gradient_hessian`,
     :meth:`_loss`.
     """
@@ -497,14 +581,14 @@ class _GradientBoosting(BaseEstimator):
         self.estimators_, self.steps_ = [], []
         self.train_loss_ = np.empty(self.n_estimators)
         for m in range(self.n_estimators):
-            residual, hessian = self._gradient_hessian(y, raw)    # eq. (2.11)
+            residual, hessian = self._gradient_hessian(y, raw)    # eq. (2.15)
             rows = (np.sort(rng.choice(n_samples, n_rows, replace=False))
                     if n_rows < n_samples else np.arange(n_samples))
             learner = clone(template)
             _share_rng(learner, rng)
             learner.fit(X[rows], residual[rows])
             step, update = self._newton_step(learner, X, rows, residual, hessian)
-            raw += self.learning_rate * update                    # eq. (2.12)
+            raw += self.learning_rate * update                    # eq. (2.16)
             self.estimators_.append(learner)
             self.steps_.append(step)
             self.train_loss_[m] = self._loss(y, raw)
@@ -517,7 +601,7 @@ class _GradientBoosting(BaseEstimator):
                      H: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Step lengths gamma and the stage's output gamma * h_m(X) for every row of X.
 
-        For a tree, one step per leaf (eq. (2.14)): sum(g) / sum(H) over the training points
+        For a tree, one step per leaf (eq. (2.18)): sum(g) / sum(H) over the training points
         ``rows`` in the leaf, returned as an array over the tree's nodes. That is the exact
         minimiser for squared loss (the leaf mean of the residuals, which the tree already
         predicts, so the step is 1) and one Newton step for log-loss. Any other learner
@@ -566,7 +650,7 @@ class GradientBoostingRegressor(RegressorMixin, _GradientBoosting):
     n_estimators : int >= 1, default=100
         Number of stages M.
     learning_rate : float > 0, default=0.1
-        Shrinkage nu of eq. (2.12).
+        Shrinkage nu of eq. (2.16).
     subsample : float in (0, 1], default=1.0
         Fraction of rows, drawn without replacement, each stage is fitted on (stochastic
         gradient boosting, Friedman 2002).
@@ -619,8 +703,8 @@ class GradientBoostingClassifier(ClassifierMixin, _GradientBoosting):
 
     F is the log-odds of ``classes_[1]``, p = sigmoid(F), and the loss of a point with
     y in {0, 1} is L = -y log p - (1 - y) log(1 - p). Its negative gradient is y - p
-    (eq. (2.13)) and its second derivative p(1 - p), so a leaf's Newton step is
-    sum(y - p) / sum(p(1 - p)) (eq. (2.14)). F_0 is the log-odds of the class-1 share.
+    (eq. (2.17)) and its second derivative p(1 - p), so a leaf's Newton step is
+    sum(y - p) / sum(p(1 - p)) (eq. (2.18)). F_0 is the log-odds of the class-1 share.
 
     Only two classes: for more, scikit-learn's version fits one tree per class and stage
     with the multinomial loss; here ``fit`` raises ``ValueError``.
@@ -652,7 +736,7 @@ class GradientBoostingClassifier(ClassifierMixin, _GradientBoosting):
 
     def _gradient_hessian(self, y, raw):
         p = expit(raw)
-        return y - p, p * (1.0 - p)                              # eq. (2.13) and its slope
+        return y - p, p * (1.0 - p)                              # eq. (2.17) and its slope
 
     def _loss(self, y, raw):
         # log(1 + e^F) - y F, written to stay finite for large |F|
@@ -706,7 +790,7 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     The training set is cut into ``cv`` folds. For each fold, every base learner is fitted
     on the other folds and predicts the held-out one, so every training point gets
-    predictions from learners that never saw it (eq. (2.15)). These out-of-fold predictions
+    predictions from learners that never saw it (eq. (2.19)). These out-of-fold predictions
     are the features of the final estimator. Then every base learner is refitted on the
     whole training set for use at prediction time.
 
@@ -745,7 +829,10 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     -----
     Base learners keep their own ``random_state``, as in scikit-learn's
     ``StackingClassifier``: seed them to make the stack reproducible (the default tree is
-    seeded). With the same learners and ``cv`` the two build the same stack.
+    seeded). With the same learners and ``cv`` the two build the same stack. As there,
+    ``get_params(deep=True)`` lists every base learner's parameters as ``name__param``,
+    so ``set_params`` (and :func:`bias_variance_decomposition`, which seeds every nested
+    ``random_state``) can reach them.
     """
 
     _parameter_constraints: dict = {
@@ -764,6 +851,33 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.cv = cv
         self.stack_method = stack_method
         self.passthrough = passthrough
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Parameters of the stack; with ``deep=True`` also each base learner (under its
+        name) and its parameters (as ``name__param``), like scikit-learn's stacking."""
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.estimators, list):
+            for item in self.estimators:
+                if (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                        and hasattr(item[1], "get_params")):
+                    name, learner = item
+                    params[name] = learner
+                    for key, value in learner.get_params(deep=True).items():
+                        params[f"{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params) -> "StackingClassifier":
+        """Set parameters; a base learner's name replaces that learner, ``name__param``
+        sets one of its parameters."""
+        if "estimators" in params:
+            self.estimators = params.pop("estimators")
+        if isinstance(self.estimators, list):
+            names = [item[0] for item in self.estimators if isinstance(item, tuple)]
+            for key in [k for k in params if "__" not in k and k in names]:
+                learner = params.pop(key)
+                self.estimators = [(name, learner if name == key else old)
+                                   for name, old in self.estimators]
+        return super().set_params(**params)
 
     def _named_base_learners(self) -> list[tuple[str, BaseEstimator]]:
         if self.estimators is None:
@@ -831,7 +945,7 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         if isinstance(self.cv, str) and self.cv == "in-sample":  # the leaky shortcut
             Z = self._meta_features(self.estimators_, X)
-        else:                                                    # eq. (2.15): out of fold
+        else:                                                    # eq. (2.19): out of fold
             splitter = check_cv(self.cv, y_encoded, classifier=True)
             blocks: list[np.ndarray | None] = [None] * len(templates)
             for train, held_out in splitter.split(X, y_encoded):
@@ -887,11 +1001,21 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 @dataclass(frozen=True)
 class BiasVariance:
     """Result of :func:`bias_variance_decomposition`; every number is averaged over the
-    test points. ``error == bias_squared + variance`` up to rounding (eq. (2.16))."""
+    test points. ``error == bias_squared + variance`` up to rounding (eq. (2.20)), with the
+    bias corrected for the finite number of training sets (eq. (2.21)).
+
+    The ``*_se`` fields are Monte Carlo standard errors: jackknife estimates (leave one
+    training set out) of how much each number would move if the experiment were rerun
+    with other training sets. The test points are fixed, so they add no noise.
+    """
 
     error: float               #: mean over training sets of (f_hat(x) - f(x))^2
-    bias_squared: float        #: (mean over training sets of f_hat(x) - f(x))^2
-    variance: float            #: variance over training sets of f_hat(x)
+    bias_squared: float        #: (mean_r f_hat_r(x) - f(x))^2 - s^2(x) / R, eq. (2.21)
+    variance: float            #: s^2(x), the variance over training sets with divisor R - 1
+    bias_squared_plugin: float  #: (mean_r f_hat_r(x) - f(x))^2, biased up by about s^2 / R
+    error_se: float            #: Monte Carlo standard error of ``error``
+    bias_squared_se: float     #: Monte Carlo standard error of ``bias_squared``
+    variance_se: float         #: Monte Carlo standard error of ``variance``
     predictions: np.ndarray    #: (n_rounds, n_test), f_hat(x) of every fitted model
     target: np.ndarray         #: (n_test,), f(x)
 
@@ -899,6 +1023,25 @@ class BiasVariance:
     def mean_prediction(self) -> np.ndarray:
         """(n_test,), the average model's prediction."""
         return self.predictions.mean(axis=0)
+
+    @property
+    def error_per_round(self) -> np.ndarray:
+        """(n_rounds,), the error of each training set's model, averaged over the test
+        points. Two results computed with the same ``random_state`` saw the same training
+        sets, so the difference of their ``error_per_round`` is a paired comparison."""
+        return np.mean((self.predictions - self.target) ** 2, axis=1)
+
+
+def _bias_and_variance(predictions: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Debiased squared bias (eq. (2.21)) and unbiased variance, averaged over test points.
+
+    ``predictions`` has shape (R, n_test), R >= 2; ``target`` shape (n_test,).
+    """
+    R = predictions.shape[0]
+    mean = predictions.mean(axis=0)
+    s2 = predictions.var(axis=0, ddof=1)                      # unbiased: E[s^2] = sigma^2
+    bias_squared = (mean - target) ** 2 - s2 / R              # E[(mean - f)^2] = b^2 + s^2/R
+    return float(np.mean(bias_squared)), float(np.mean(s2))
 
 
 def bias_variance_decomposition(
@@ -912,15 +1055,22 @@ def bias_variance_decomposition(
         random_state: int | np.random.RandomState | None = None,
         progress: bool = True,
 ) -> BiasVariance:
-    """Estimate squared bias and variance of ``estimator`` over many training sets (eq. (2.16)).
+    """Estimate squared bias and variance of ``estimator`` over many training sets (eq. (2.20)).
 
-    Round r draws a fresh training set ``draw_training_set(rng)``, fits a clone of the
-    estimator (its ``random_state`` parameters seeded from ``rng`` too) and records its
-    prediction f_hat_r at ``X_test``. With f the ``target``,
+    Round r draws a fresh training set ``draw_training_set(rng_r)``, fits a clone of the
+    estimator (its ``random_state`` parameters, nested ones included, seeded from a second
+    generator) and records its prediction f_hat_r at ``X_test``. The two generators of
+    round r are seeded from ``random_state`` before anything is fitted, so every estimator
+    run with the same ``random_state`` sees the same R training sets, whatever it does
+    with random numbers itself. With f the ``target``, m the mean of the R predictions and
+    s^2 their variance with divisor R - 1, point by point
 
-        mean_r (f_hat_r - f)^2 = (mean_r f_hat_r - f)^2 + var_r f_hat_r,
+        mean_r (f_hat_r - f)^2 = [(m - f)^2 - s^2 / R] + s^2,            error = bias^2 + var
 
-    error = bias^2 + variance, point by point, then averaged over the test points. The
+    The plug-in bias (m - f)^2 would overstate the squared bias by sigma^2 / R on average,
+    because the mean of R predictions still varies; subtracting s^2 / R removes that
+    (eq. (2.21)), so both terms are unbiased and can be slightly negative at a point
+    where the true bias is zero. Everything is then averaged over the test points. The
     noise term of the usual decomposition is left out: it does not depend on the estimator.
 
     Parameters
@@ -940,11 +1090,17 @@ def bias_variance_decomposition(
         "auto" means for a classifier) or ``predict(X)`` in {0, 1} ("label"). A regressor's
         is always ``predict(X)`` and takes only "auto".
     n_rounds : int >= 2, default=20
-        Number of training sets.
+        Number of training sets R. The standard errors need R >= 3 (NaN otherwise).
     random_state : int, RandomState or None
         Seeds the training sets and the fits.
     progress : bool, default=True
         Show a tqdm progress bar.
+
+    Returns
+    -------
+    BiasVariance
+        The three terms, their Monte Carlo standard errors (jackknife over training
+        sets), the plug-in bias for comparison, and the (R, n_test) predictions.
 
     Raises
     ------
@@ -968,13 +1124,15 @@ def bias_variance_decomposition(
         raise ValueError(f"X_test must be 2-D and target 1-D of the same length, got shapes "
                          f"{X_test.shape} and {target.shape}")
     rng = check_random_state(random_state)
+    top = np.iinfo(np.int32).max
+    data_seeds, fit_seeds = rng.randint(top, size=n_rounds), rng.randint(top, size=n_rounds)
     predictions = np.empty((n_rounds, X_test.shape[0]))
     name = type(estimator).__name__
     for r in tqdm(range(n_rounds), desc=f"bias-variance {name}", disable=not progress,
                   leave=False):
-        X, y = draw_training_set(rng)
+        X, y = draw_training_set(np.random.RandomState(data_seeds[r]))
         model = clone(estimator)
-        _seed_params(model, rng)
+        _seed_params(model, np.random.RandomState(fit_seeds[r]))
         model.fit(X, y)
         if not classifier:
             predictions[r] = model.predict(X_test)
@@ -986,15 +1144,84 @@ def bias_variance_decomposition(
             predictions[r] = model.predict(X_test)
         else:
             predictions[r] = model.predict_proba(X_test)[:, 1]
-    mean = predictions.mean(axis=0)
+    bias_squared, variance = _bias_and_variance(predictions, target)
+    errors = np.mean((predictions - target) ** 2, axis=1)        # (R,), one per training set
+    if n_rounds >= 3:   # jackknife: recompute without each training set in turn
+        left_out = np.array([_bias_and_variance(np.delete(predictions, r, axis=0), target)
+                             for r in range(n_rounds)])          # (R, 2)
+        spread = np.sqrt((n_rounds - 1) * left_out.var(axis=0))  # (2,)
+        bias_se, variance_se = float(spread[0]), float(spread[1])
+        error_se = float(errors.std(ddof=1) / np.sqrt(n_rounds))
+    else:
+        bias_se = variance_se = error_se = float("nan")
     return BiasVariance(
-        error=float(np.mean((predictions - target) ** 2)),
-        bias_squared=float(np.mean((mean - target) ** 2)),
-        variance=float(np.mean(predictions.var(axis=0))),
+        error=float(errors.mean()),
+        bias_squared=bias_squared,
+        variance=variance,
+        bias_squared_plugin=float(np.mean((predictions.mean(axis=0) - target) ** 2)),
+        error_se=error_se,
+        bias_squared_se=bias_se,
+        variance_se=variance_se,
         predictions=predictions,
         target=target,
     )
 
+
+@dataclass(frozen=True)
+class BiasVarianceDifference:
+    """Result of :func:`bias_variance_difference`: ``first`` minus ``second`` for each term
+    of eq. (2.20), with paired Monte Carlo standard errors."""
+
+    error: float
+    bias_squared: float
+    variance: float
+    error_se: float
+    bias_squared_se: float
+    variance_se: float
+
+
+def bias_variance_difference(first: BiasVariance, second: BiasVariance
+                             ) -> BiasVarianceDifference:
+    """Differences ``first - second`` of error, squared bias and variance, with standard
+    errors that use the pairing of training sets.
+
+    Both results must come from :func:`bias_variance_decomposition` with the same
+    ``draw_training_set``, ``X_test``, ``target``, ``n_rounds`` and integer
+    ``random_state``: then round r of both saw the same training set, and much of the
+    noise (an unlucky training set hurts both) cancels in the difference. The standard
+    errors are jackknife estimates that leave the same training set out of both.
+
+    Raises
+    ------
+    TypeError
+        An argument is not a :class:`BiasVariance`.
+    ValueError
+        The two results differ in shape or target (they cannot be paired), or they have
+        fewer than three rounds (no standard error).
+    """
+    for label, result in (("first", first), ("second", second)):
+        if not isinstance(result, BiasVariance):
+            raise TypeError(f"{label} must be a BiasVariance from "
+                            f"bias_variance_decomposition, got {type(result).__name__}")
+    if (first.predictions.shape != second.predictions.shape
+            or not np.array_equal(first.target, second.target)):
+        raise ValueError(f"first and second must have the same target and predictions of "
+                         f"the same shape to be paired, got shapes "
+                         f"{first.predictions.shape} and {second.predictions.shape}")
+    R = first.predictions.shape[0]
+    if R < 3:
+        raise ValueError(f"a paired standard error needs at least 3 rounds, got {R}")
+
+    def terms(rows: np.ndarray) -> np.ndarray:               # (3,): error, bias^2, variance
+        a = _bias_and_variance(first.predictions[rows], first.target)
+        b = _bias_and_variance(second.predictions[rows], second.target)
+        return np.array([a[0] + a[1] - b[0] - b[1], a[0] - b[0], a[1] - b[1]])
+
+    everything = np.arange(R)
+    estimate = terms(everything)
+    left_out = np.array([terms(np.delete(everything, r)) for r in range(R)])    # (R, 3)
+    se = np.sqrt((R - 1) * left_out.var(axis=0))
+    return BiasVarianceDifference(*(float(v) for v in estimate), *(float(v) for v in se))
 
 # ---------------------------------------------------------------------------------------
 # A data set whose class probability is known (for measuring bias and variance)
