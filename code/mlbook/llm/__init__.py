@@ -11,7 +11,8 @@ module                         what it holds
 :mod:`mlbook.llm.train`        the training loop (AdamW, cosine schedule, DDP-ready),
                                checkpoints, :func:`pretrained_tiny_llama` (trained once,
                                cached on disk)
-:mod:`mlbook.llm.scaling`      ``6ND``, the Chinchilla loss fit, LLaMA's published budgets
+:mod:`mlbook.llm.scaling`      ``6ND``, the Chinchilla loss fit, LLaMA's published budgets,
+                               the memory of training (16 bytes per parameter, ZeRO)
 :mod:`mlbook.llm.instruct`     chapter 7: the Alpaca prompt format, ROUGE-L, self-instruct
                                with the book's task families, prompt-masked SFT, LoRA,
                                exact match, :func:`sft_tiny_llama` (fine-tuned once, cached)

@@ -6,6 +6,10 @@
 * :func:`chinchilla_loss`: the parametric fit ``L(N, D) = E + A / N^alpha + B / D^beta`` of
   Hoffmann et al. (2022), equation (10) of their paper (their "approach 3"); chapter 6,
   equation (6.2). :func:`chinchilla_optimal` minimises it at fixed training compute.
+* :func:`training_memory_bytes`: the memory the model states of AdamW training take, per
+  parameter (weights, gradients, optimizer states), in mixed precision or float32, and how
+  ZeRO's three stages divide it among data-parallel devices (Rajbhandari et al., 2020,
+  section 3.1; chapter 6, equations (6.15) and (6.16)).
 * The published facts of the LLaMA paper (Touvron et al., 2023): training tokens per size
   (Table 2) and the pre-training data mixture (Table 1).
 """
@@ -17,6 +21,7 @@ import numpy as np
 __all__ = [
     "CHINCHILLA_FIT", "LLAMA_TRAINING_TOKENS", "LLAMA_DATA_MIXTURE", "training_flops",
     "inference_flops_per_token", "chinchilla_loss", "chinchilla_optimal",
+    "TRAINING_STATE_BYTES", "training_memory_bytes",
 ]
 
 #: Hoffmann et al. (2022), eq. (10): ``E, A, B, alpha, beta`` (loss in nats per token).
@@ -82,3 +87,56 @@ def chinchilla_optimal(compute, fit: dict | None = None) -> tuple[float, float]:
     g = (a * f["A"] / (b * f["B"])) ** (1 / (a + b))
     n = g * (c / 6) ** (b / (a + b))
     return n, c / (6 * n)
+
+
+#: Bytes per parameter of the *model states* of AdamW training (activations not included).
+#: ``"mixed"``: mixed-precision training as in Micikevicius et al. (2018) and Rajbhandari et
+#: al. (2020, section 3.1): 16-bit weights and gradients for the forward and backward passes,
+#: and a float32 master copy of the weights with Adam's two float32 moments for the update,
+#: ``2 + 2 + 4 + 4 + 4 = 16``. ``"fp32"``: everything in float32, as the tiny LLaMA of
+#: chapter 6 trains, ``4 + 4 + 4 + 4 = 16`` (no separate master copy is needed).
+TRAINING_STATE_BYTES = {
+    "mixed": {"weights": 2, "gradients": 2, "master weights": 4,
+              "Adam first moment": 4, "Adam second moment": 4},
+    "fp32": {"weights": 4, "gradients": 4, "Adam first moment": 4, "Adam second moment": 4},
+}
+
+# Which state ZeRO shards from which stage on: 1 = optimizer states, 2 = + gradients,
+# 3 = + weights (Rajbhandari et al., 2020, section 5).
+_ZERO_STAGE_OF = {"weights": 3, "gradients": 2, "master weights": 1,
+                  "Adam first moment": 1, "Adam second moment": 1}
+
+
+def training_memory_bytes(n_params, precision: str = "mixed", *, devices: int = 1,
+                          zero_stage: int = 0) -> dict:
+    """Bytes of model states *per device* for AdamW training of ``n_params`` parameters.
+
+    Equation (6.15) of chapter 6: ``M = (2 + 2 + 4 + 4 + 4) N = 16 N`` bytes in mixed
+    precision (:data:`TRAINING_STATE_BYTES`). With ``devices`` data-parallel devices, plain
+    data parallelism (``zero_stage=0``) keeps a full copy on each; ZeRO stage 1 splits the
+    optimizer states (the float32 master weights and both moments) into ``devices`` equal
+    shards, stage 2 the gradients too, stage 3 the weights too, equation (6.16):
+    ``M_3 = 16 N / devices``.
+
+    ``n_params``: a positive number or array of them. Returns a dict mapping each state
+    (``"weights"``, ``"gradients"``, ...) to its bytes per device, plus ``"total"``; the
+    values have the shape of ``n_params``. Activations, buffers for communication and
+    memory fragmentation come on top.
+    """
+    if precision not in TRAINING_STATE_BYTES:
+        raise ValueError(f"precision must be one of {sorted(TRAINING_STATE_BYTES)}, got {precision!r}")
+    for name, value in (("devices", devices), ("zero_stage", zero_stage)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    if zero_stage not in (0, 1, 2, 3):
+        raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
+    n = _positive("n_params", n_params)
+    states = {}
+    for state, per_param in TRAINING_STATE_BYTES[precision].items():
+        # In float32 training the weights are the master weights: sharded from stage 3 on.
+        sharded = zero_stage >= _ZERO_STAGE_OF[state]
+        states[state] = per_param * n / (devices if sharded else 1)
+    states["total"] = sum(states.values())
+    return states
