@@ -10,7 +10,7 @@ from mlbook.attention import (
     GQAConfig, GroupedKVCache, GroupedQueryAttention, LatentKVCache, MLAConfig,
     MultiHeadLatentAttention, apply_rope_pairs, decode_step_by_step, kv_cache_bytes,
     kv_cache_elements, llama_with_attention, longest_context, mean_pool_kv_heads,
-    mla_decode_seconds)
+    mla_as_mqa, mla_decode_seconds, mla_from_gqa)
 from mlbook.llm import Llama, LlamaConfig
 from mlbook.llm.llama import apply_rope, apply_rope_interleaved, rope_cos_sin
 
@@ -290,9 +290,9 @@ def test_heads_not_divisible_by_kv_groups_raise(n_heads, n_kv_heads):
         GQAConfig(48, n_heads, n_kv_heads)
 
 
-@pytest.mark.parametrize("field", ["kv_lora_rank", "qk_rope_head_dim"])
-@pytest.mark.parametrize("value", [0, -8])
-def test_latent_or_rotary_width_not_positive_raises(field, value):
+@pytest.mark.parametrize("field, value", [("kv_lora_rank", 0), ("kv_lora_rank", -8),
+                                          ("qk_rope_head_dim", -8), ("qk_rope_head_dim", -2)])
+def test_latent_width_not_positive_or_rotary_width_negative_raises(field, value):
     kwargs = dict(dim=48, n_heads=4, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=12)
     kwargs[field] = value
     with pytest.raises(ValueError, match=field):
@@ -349,3 +349,82 @@ def test_swapping_needs_matching_width_and_no_llama_cache():
     from mlbook.llm import KVCache
     with pytest.raises(ValueError, match="KVCache"):
         model(torch.zeros(1, 3, dtype=torch.long), KVCache(config, 1))
+
+
+# ---- GQA and MQA are special cases of MLA (9.14); MLA decodes as MQA (9.15) -------------------
+
+def gqa64(n_kv_heads, rope, seed=0):
+    """A float64 GQA layer with random weights: exactness is checked to 1e-10."""
+    config = GQAConfig(48, 6, n_kv_heads, rope=rope)
+    return randomise(GroupedQueryAttention(config).double(), seed, std=0.3)
+
+
+@pytest.mark.parametrize("n_kv_heads", [1, 2, 3, 6])
+def test_position_free_gqa_is_an_mla_with_block_copying_up_projections(n_kv_heads):
+    """c_t = [k_1..k_G, v_1..v_G] and W^UK_i, W^UV_i copy group g(i)'s blocks: same output."""
+    module = gqa64(n_kv_heads, rope=False)
+    latent = mla_from_gqa(module)
+    x = tokens(t=10).double()
+    expected = module(x)
+    assert latent.kv_b_proj.weight.dtype == torch.float64
+    assert kv_cache_elements(latent.config) == kv_cache_elements(module.config) == 2 * n_kv_heads * 8
+    for got in (latent(x), latent(x, absorb=True),
+                decode_step_by_step(latent, x, prefill=3, absorb=True), mla_as_mqa(latent, x)[0]):
+        assert (got - expected).abs().max().item() < 1e-10
+    w_uk, w_uv = latent.up_projections()                     # (H, d_h, d_c) each
+    assert set(latent.kv_b_proj.weight.unique().tolist()) == {0.0, 1.0}
+    for i in range(6):                                        # head i reads group i // (6 / G)
+        g = i // (6 // n_kv_heads)
+        torch.testing.assert_close(w_uk[i, :, 8 * g:8 * (g + 1)], torch.eye(8, dtype=torch.float64))
+        torch.testing.assert_close(w_uv[i, :, 8 * (n_kv_heads + g):8 * (n_kv_heads + g + 1)],
+                                   torch.eye(8, dtype=torch.float64))
+        assert w_uk[i].abs().sum() == w_uv[i].abs().sum() == 8   # and nothing else
+
+
+def test_mqa_with_rope_is_an_mla_whose_shared_rotary_key_is_the_mqa_key():
+    module = gqa64(1, rope=True, seed=3)
+    latent = mla_from_gqa(module)
+    x = tokens(t=12).double()
+    expected = module(x)
+    assert latent.config.qk_rope_head_dim == 8 and latent.config.kv_lora_rank == 8
+    assert kv_cache_elements(latent.config) == kv_cache_elements(module.config) == 16
+    for got in (latent(x), latent(x, absorb=True), decode_step_by_step(latent, x, absorb=True)):
+        assert (got - expected).abs().max().item() < 1e-10
+    # the rotary part matters: without RoPE the same weights give a different output
+    unrotated = GroupedQueryAttention(GQAConfig(48, 6, 1, rope=False)).double()
+    unrotated.load_state_dict(module.state_dict())
+    assert (unrotated(x) - expected).abs().max().item() > 1e-3
+
+
+def test_gqa_with_rope_and_several_groups_has_no_exact_mla_form():
+    with pytest.raises(ValueError, match="rotary key"):
+        mla_from_gqa(gqa64(2, rope=True))
+    with pytest.raises(TypeError, match="GroupedQueryAttention"):
+        mla_from_gqa(mla())
+    with pytest.raises(TypeError, match="MultiHeadLatentAttention"):
+        mla_as_mqa(gqa(), tokens())
+
+
+@pytest.mark.parametrize("q_lora_rank", [None, 20])
+def test_absorbed_mla_is_mqa_with_latent_wide_keys_and_values(q_lora_rank):
+    """(9.15): one key of width d_c + d_R and one value of width d_c per position, for all heads."""
+    m = mla(q_lora_rank)
+    x = tokens(t=9)
+    out, shapes = mla_as_mqa(m, x)
+    torch.testing.assert_close(out, m(x), rtol=1e-5, atol=1e-5)
+    assert shapes == {"queries": (2, 4, 9, 16 + 8), "keys": (2, 1, 9, 16 + 8),
+                      "values": (2, 1, 9, 16)}
+
+
+def test_mla_without_rotary_part_or_latent_norm_decodes_and_is_not_a_hugging_face_layer():
+    config = MLAConfig(48, 4, 16, 0, 12, latent_norm=False)
+    m = randomise(MultiHeadLatentAttention(config), std=0.15)
+    assert "kv_a_layernorm.weight" not in m.state_dict()
+    x = tokens(t=8)
+    torch.testing.assert_close(decode_step_by_step(m, x, prefill=2, absorb=True), m(x),
+                               rtol=1e-5, atol=1e-5)
+    assert kv_cache_elements(config) == 16
+    with pytest.raises(ValueError, match="latent_norm"):
+        config.to_hf_kwargs()
+    with pytest.raises(ValueError, match="rope"):
+        GQAConfig(48, 6, 2, rope=1)

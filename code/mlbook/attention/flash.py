@@ -3,12 +3,18 @@
 The code behind chapter 10, *FlashAttention: online softmax, tiling and IO-aware attention*.
 It follows T. Dao, D. Y. Fu, S. Ermon, A. Rudra and C. Re, "FlashAttention: Fast and
 Memory-Efficient Exact Attention with IO-Awareness", NeurIPS 2022 (arXiv:2205.14135):
-Algorithm 0 (standard attention), Algorithm 1 (the tiled forward pass), Algorithm 3 (the
-standard backward pass) and Algorithm 4 (the backward pass by recomputation), Theorem 2
-(IO complexity); T. Dao, "FlashAttention-2: Faster Attention with Better Parallelism and
-Work Partitioning", ICLR 2024 (arXiv:2307.08691), Algorithm 1 (query tiles in the outer
-loop, one log-sum-exp statistic per row); and M. Milakov and N. Gimelshein, "Online
-normalizer calculation for softmax" (arXiv:1805.02867).
+Algorithm 0 (standard attention), Algorithms 1 and 2 (the tiled forward pass, with
+dropout), Algorithm 3 (the standard backward pass) and Algorithm 4 (the backward pass by
+recomputation, regenerating the dropout mask), Theorem 2 (IO complexity); T. Dao,
+"FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning", ICLR
+2024 (arXiv:2307.08691), Algorithm 1 (query tiles in the outer loop, one log-sum-exp
+statistic per row) and Section 3.1.1 (skipping tiles that the causal mask hides entirely);
+T. Dao, D. Haziza, F. Massa and G. Sizov, "Flash-Decoding for long-context inference"
+(Stanford CRFM blog, 2023: split the keys and values, merge by the log-sum-exp); and
+M. Milakov and N. Gimelshein, "Online normalizer calculation for softmax"
+(arXiv:1805.02867). Dropout masks come from a counter-based hash of (seed, head, position)
+rather than from the Philox generator of the CUDA kernels (J. K. Salmon et al., "Parallel
+random numbers: as easy as 1, 2, 3", SC 2011); the role is the same.
 
 Equation numbers in the docstrings are the chapter's:
 
@@ -20,8 +26,12 @@ Equation numbers in the docstrings are the chapter's:
 * (10.6)  the tile update of Algorithm 1 (lines 10-12);
 * (10.7)  the backward pass: ``dV``, ``dP``, ``D = rowsum(dO * O)``, ``dS``, ``dQ``, ``dK``;
 * (10.8)  the log-sum-exp statistic ``L = m + log l`` and ``P_ij = exp(S_ij - L_i)``;
-* (10.9)  HBM traffic of standard attention, ``Theta(N d + N^2)``;
-* (10.10) HBM traffic of FlashAttention, ``Theta(N^2 d^2 / M)``.
+* (10.9)  dropout: ``O = (Z * P) V``, and in the backward pass ``dV = (Z * P)^T dO``,
+  ``dP = (dO V^T) * Z`` with the mask ``Z`` regenerated from the saved seed;
+* (10.10) HBM traffic of standard attention, ``Theta(N d + N^2)``;
+* (10.11) HBM traffic of FlashAttention, ``Theta(N^2 d^2 / M)``;
+* (10.12) Flash-Decoding's merge of partial results: ``L = log sum_s exp(L_s)``,
+  ``O = sum_s exp(L_s - L) O_s``.
 
 What "HBM" and "SRAM" mean here. This is PyTorch, so nothing below controls where data
 lives; the code is a *model* of the GPU kernel, written to be read next to the paper. The
@@ -64,7 +74,8 @@ __all__ = [
     "block_sizes", "sram_footprint", "TileStep", "tile_steps", "tile_schedule",
     "standard_attention", "standard_attention_backward",
     "flash_attention_forward", "flash_attention_backward",
-    "FlashAttentionFunction", "flash_attention",
+    "FlashAttentionFunction", "flash_attention", "dropout_mask",
+    "merge_attention_partials", "flash_decoding",
     "standard_attention_io", "flash_attention_io",
     "standard_io_bound", "flash_io_bound",
     "peak_rss_increase", "attention_peak_memory",
@@ -390,6 +401,105 @@ def tile_schedule(n_q: int, n_k: int | None = None, *, block_rows: int, block_co
                                            loop_order=loop_order)]
 
 
+# ---- dropout masks from a counter-based random number generator ------------------------------
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """``x * c mod 2**32`` for int64 ``x`` in ``[0, 2**32)``, without int64 overflow."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(x: Tensor) -> Tensor:
+    """A 32-bit integer hash (xor-shift and multiply rounds): a bijection of ``[0, 2**32)``."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _check_dropout(dropout_p: float, dropout_seed: int | None, *, need_seed: bool) -> float:
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, numbers.Real) \
+            or not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be a number with 0 <= dropout_p < 1, got {dropout_p!r}")
+    if dropout_p > 0 or dropout_seed is not None:
+        if dropout_seed is None and need_seed:
+            raise ValueError("dropout_seed must be given (an integer in [0, 2**63)) when "
+                             "dropout_p > 0: it is the saved random state R from which the "
+                             "forward and the backward pass both generate the dropout mask")
+        if dropout_seed is not None and (isinstance(dropout_seed, bool)
+                                         or not isinstance(dropout_seed, numbers.Integral)
+                                         or not 0 <= dropout_seed < 2 ** 63):
+            raise ValueError(f"dropout_seed must be an integer in [0, 2**63), got "
+                             f"{dropout_seed!r}")
+    return float(dropout_p)
+
+
+def _dropout_tile(seed: int, lead: tuple[int, ...], rows: tuple[int, int],
+                  cols: tuple[int, int], n_k: int, dropout_p: float, dtype: torch.dtype,
+                  device: torch.device) -> Tensor:
+    """The scaled dropout mask ``Z`` of one tile, shape ``(*lead, r1 - r0, c1 - c0)``.
+
+    Entry ``(b, r, c)`` (``b`` the flat batch-and-head index) keeps its probability with
+    probability ``1 - p``, and then equals ``1 / (1 - p)``; otherwise it is 0. Whether it is
+    kept is a hash of ``(seed, b, r * N_k + c)`` alone (a counter-based generator, as the
+    CUDA kernels use Philox), so the same entry gets the same decision whichever tile, tile
+    size or loop order asks for it: the backward pass regenerates the forward's mask.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    n_lead = math.prod(lead)
+    key = _mix32(torch.tensor((seed >> 32) ^ 0x9E3779B9, dtype=torch.int64, device=device))
+    key = _mix32(key ^ (seed & _MASK32))
+    b = torch.arange(n_lead, dtype=torch.int64, device=device).reshape(*lead, 1, 1)
+    key_b = _mix32(key ^ _mix32((b + 0x632BE5AB) & _MASK32))            # one key per matrix
+    r = torch.arange(r0, r1, dtype=torch.int64, device=device)[:, None]
+    c = torch.arange(c0, c1, dtype=torch.int64, device=device)[None, :]
+    index = r * n_k + c                                                  # position in row-major S
+    h = _mix32(_mix32(key_b ^ (index & _MASK32)) ^ (index >> 32))
+    keep = h >= int(round(dropout_p * 2 ** 32))                          # P(keep) = 1 - p
+    return keep.to(dtype) / (1.0 - dropout_p)
+
+
+def dropout_mask(shape: tuple[int, ...] | torch.Size, dropout_p: float, seed: int, *,
+                 rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+                 dtype: torch.dtype = torch.float32,
+                 device: torch.device | str = "cpu") -> Tensor:
+    """The scaled dropout mask ``Z`` that :func:`flash_attention` applies, eq. (10.9).
+
+    ``shape`` is ``(..., N_q, N_k)``, the shape of the probability matrix ``P``; entries are
+    ``1 / (1 - p)`` (kept) or 0 (dropped), each kept with probability ``1 - p``. By default
+    the whole mask; with ``rows=(r0, r1)`` and/or ``cols=(c0, c1)`` only that tile of it,
+    shape ``(..., r1 - r0, c1 - c0)``, which is what the kernels generate at each step. The
+    tiled kernels never build the ``N_q x N_k`` tensor: they generate the same entries tile
+    by tile from ``seed``. The whole mask exists so that attention with an explicit mask,
+    ``standard_attention(q, k, v, dropout_mask=Z)``, can be checked against them.
+    """
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2 \
+            or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
+                   for s in shape):
+        raise ValueError(f"shape must be a tuple (..., N_q, N_k) of at least two positive "
+                         f"integers, got {shape!r}")
+    dropout_p = _check_dropout(dropout_p, seed, need_seed=True)
+    if seed is None:
+        raise ValueError("seed must be an integer in [0, 2**63), got None")
+    *lead, n_q, n_k = (int(s) for s in shape)
+    spans = []
+    for name, span, n in (("rows", rows, n_q), ("cols", cols, n_k)):
+        if span is None:
+            span = (0, n)
+        if not isinstance(span, (tuple, list)) or len(span) != 2 or any(
+                isinstance(x, bool) or not isinstance(x, numbers.Integral) for x in span) \
+                or not 0 <= span[0] < span[1] <= n:
+            raise ValueError(f"{name} must be a pair (start, stop) of integers with "
+                             f"0 <= start < stop <= {n}, got {span!r}")
+        spans.append((int(span[0]), int(span[1])))
+    return _dropout_tile(seed, tuple(lead), spans[0], spans[1], n_k, dropout_p, dtype,
+                         torch.device(device))
+
+
 def _causal_fill(s: Tensor, r0: int, c0: int) -> Tensor:
     """``s`` (a tile at row ``r0``, column ``c0``) with entries above the diagonal set to -inf."""
     rows = torch.arange(r0, r0 + s.shape[-2], device=s.device)[:, None]
@@ -401,7 +511,8 @@ def _causal_fill(s: Tensor, r0: int, c0: int) -> Tensor:
 
 def standard_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
                        scale: float | None = None, counter: IOCounter | None = None,
-                       return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                       return_probs: bool = False, dropout_mask: Tensor | None = None
+                       ) -> Tensor | tuple[Tensor, Tensor]:
     """Attention as standard implementations compute it, eq. (10.1) (Algorithm 0).
 
     Materialises the ``(..., N_q, N_k)`` scores ``S`` and probabilities ``P`` and counts the
@@ -410,9 +521,20 @@ def standard_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = Fal
     write P), ``O = P V`` (read P, V; write O). Differentiable with autograd, so it is also
     the reference the tests check :func:`flash_attention`'s gradients against. Returns
     ``O`` of shape ``(..., N_q, d)``, and ``P`` as well if ``return_probs``.
+
+    ``dropout_mask``, a tensor ``Z`` of ``P``'s shape ``(..., N_q, N_k)`` (for example from
+    :func:`dropout_mask`), applies dropout explicitly, eq. (10.9): ``O = (Z * P) V``, with
+    one more pass over the ``N x N`` matrix (read P and Z, write the dropped P). ``P`` as
+    returned is the softmax before dropout.
     """
-    _, _, d = _check_qkv(q, k, v)
+    n_q, n_k, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
+    if dropout_mask is not None and (not isinstance(dropout_mask, Tensor)
+                                     or dropout_mask.shape != (*q.shape[:-1], n_k)):
+        got = (tuple(dropout_mask.shape) if isinstance(dropout_mask, Tensor)
+               else type(dropout_mask).__name__)
+        raise ValueError(f"dropout_mask must be a tensor of shape {(*q.shape[:-1], n_k)} "
+                         f"(that of P), got {got}")
     counter = counter if counter is not None else IOCounter()
     s = (q * scale) @ k.transpose(-2, -1)                   # (..., N_q, N_k)
     counter.read(q, k)
@@ -424,8 +546,13 @@ def standard_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = Fal
     p = torch.softmax(s, dim=-1)                            # (..., N_q, N_k)
     counter.read(s)
     counter.write(p)
-    o = p @ v                                               # (..., N_q, d)
-    counter.read(p, v)
+    p_used = p
+    if dropout_mask is not None:                            # eq. (10.9): P_dropped = Z * P
+        p_used = p * dropout_mask.to(p.dtype)
+        counter.read(p, dropout_mask)
+        counter.write(p_used)
+    o = p_used @ v                                          # (..., N_q, d)
+    counter.read(p_used, v)
     counter.write(o)
     return (o, p) if return_probs else o
 
@@ -471,7 +598,8 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
                             scale: float | None = None, block_rows: int | None = None,
                             block_cols: int | None = None, sram_size: int | None = None,
                             loop_order: LoopOrder = "kv_outer",
-                            counter: IOCounter | None = None) -> tuple[Tensor, Tensor]:
+                            counter: IOCounter | None = None, dropout_p: float = 0.0,
+                            dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Exact attention (10.1) computed tile by tile, never holding an ``N_q x N_k`` matrix.
 
     Parameters
@@ -495,6 +623,12 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
         (each Q tile stays on chip while all K, V tiles stream past, eq. 10.4).
     counter
         If given, HBM element reads and writes are added to it.
+    dropout_p, dropout_seed
+        Dropout on the probabilities inside the kernel, eq. (10.9) (Algorithm 2 of the
+        paper): each tile ``P_ij`` is multiplied by its mask ``Z_ij``, generated on chip from
+        ``dropout_seed`` (the saved random state R; required when ``dropout_p > 0``) and
+        the entries' positions, see :func:`dropout_mask`. The normaliser ``l`` and the
+        log-sum-exp are those of the undropped row, so ``O = (Z * P) V``.
 
     Runs without autograd (the outputs do not require grad); use :func:`flash_attention`
     for a version that backpropagates.
@@ -509,16 +643,24 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=True)
     counter = counter if counter is not None else IOCounter()
     with torch.no_grad():
         if loop_order == "kv_outer":
-            return _forward_kv_outer(q, k, v, br, bc, scale, is_causal, counter)
-        return _forward_q_outer(q, k, v, br, bc, scale, is_causal, counter)
+            return _forward_kv_outer(q, k, v, br, bc, scale, is_causal, counter,
+                                     dropout_p, dropout_seed)
+        return _forward_q_outer(q, k, v, br, bc, scale, is_causal, counter, dropout_p,
+                                dropout_seed)
 
 
 def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
-                      is_causal: bool, counter: IOCounter) -> tuple[Tensor, Tensor]:
-    """Algorithm 1 of FlashAttention, line by line (line numbers in the comments)."""
+                      is_causal: bool, counter: IOCounter, dropout_p: float = 0.0,
+                      dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """Algorithm 1 of FlashAttention, line by line (line numbers in the comments).
+
+    With ``dropout_p > 0`` it is Algorithm 2: the tile of probabilities is dropped out
+    (line 13 there) after the statistics are updated, eq. (10.9).
+    """
     *lead, n_q, d = q.shape
     n_k = k.shape[-2]
     o = q.new_zeros(q.shape)                                   # line 2: O = 0 in HBM
@@ -547,6 +689,9 @@ def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: 
             beta = torch.exp(m_t - _finite(m_new))             # rescales this tile's
             l_new = alpha * l_i + beta * l_t
             safe_l = torch.where(l_new > 0, l_new, torch.ones_like(l_new))
+            if dropout_p > 0:                                  # Alg. 2, line 13: on chip
+                p_t = p_t * _dropout_tile(dropout_seed, tuple(lead), (r0, r1), (c0, c1), n_k,
+                                          dropout_p, p_t.dtype, p_t.device)
             o_new = ((alpha * l_i)[..., None] * o_i            # line 12: write O_i
                      + beta[..., None] * (p_t @ v_j)) / safe_l[..., None]
             o[..., r0:r1, :] = o_new
@@ -560,7 +705,8 @@ def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: 
 
 
 def _forward_q_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
-                     is_causal: bool, counter: IOCounter) -> tuple[Tensor, Tensor]:
+                     is_causal: bool, counter: IOCounter, dropout_p: float = 0.0,
+                     dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
     """FlashAttention-2's forward: one Q tile on chip while every K, V tile passes by."""
     *lead, n_q, d = q.shape
     n_k = k.shape[-2]
@@ -584,7 +730,10 @@ def _forward_q_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: f
             m_new = torch.maximum(m_i, s_ij.amax(-1))          # eq. (10.4)
             p_t = torch.exp(s_ij - _finite(m_new)[..., None])
             alpha = torch.exp(m_i - _finite(m_new))
-            l_i = alpha * l_i + p_t.sum(-1)
+            l_i = alpha * l_i + p_t.sum(-1)                    # normaliser before dropout
+            if dropout_p > 0:                                  # eq. (10.9), on chip
+                p_t = p_t * _dropout_tile(dropout_seed, tuple(lead), (r0, r1), (c0, c1), n_k,
+                                          dropout_p, p_t.dtype, p_t.device)
             acc = alpha[..., None] * acc + p_t @ v_j           # no division inside the loop
             m_i = m_new
             counter.tiles += 1
@@ -600,7 +749,8 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
                              grad_out: Tensor, *, is_causal: bool = False,
                              scale: float | None = None, block_rows: int | None = None,
                              block_cols: int | None = None, sram_size: int | None = None,
-                             counter: IOCounter | None = None
+                             counter: IOCounter | None = None, dropout_p: float = 0.0,
+                             dropout_seed: int | None = None
                              ) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients ``dQ, dK, dV`` by recomputing each ``P_ij`` on chip, eq. (10.7).
 
@@ -611,10 +761,18 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
     written once, ``dQ_i`` is read, updated and written back for every tile.
     ``o`` and ``lse`` are what :func:`flash_attention_forward` returned; arguments otherwise
     as there. Returns tensors shaped like ``q``, ``k``, ``v``.
+
+    With dropout (Algorithm 4 of the paper, lines 1 and 16-20) the same ``dropout_p`` and
+    ``dropout_seed`` as in the forward pass regenerate each tile's mask ``Z_ij`` on chip, so
+    the mask is never stored: ``dV_j += (Z_ij * P_ij)^T dO_i`` and
+    ``dP_ij = (dO_i V_j^T) * Z_ij``, eq. (10.9); ``D_i = rowsum(dO_i * O_i)`` still equals
+    ``rowsum(P_ij * dP_ij)`` because ``O`` is the dropped-out output.
     """
     n_q, n_k, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=True)
+    lead = tuple(q.shape[:-2])
     if o.shape != q.shape or grad_out.shape != q.shape or lse.shape != q.shape[:-1]:
         raise ValueError(f"o and grad_out must have q's shape {tuple(q.shape)} and lse shape "
                          f"{tuple(q.shape[:-1])}, got {tuple(o.shape)}, "
@@ -639,8 +797,14 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
                 if is_causal and c1 - 1 > r0:                  # line 14: mask
                     s_ij = _causal_fill(s_ij, r0, c0)
                 p_ij = torch.exp(s_ij - lse_i[..., None])      # line 15, eq. (10.8)
-                dv_j += p_ij.transpose(-2, -1) @ do_i          # line 18
-                dp_ij = do_i @ v_j.transpose(-2, -1)           # line 19
+                if dropout_p > 0:                              # line 16: regenerate Z_ij
+                    z_ij = _dropout_tile(dropout_seed, lead, (r0, r1), (c0, c1), n_k,
+                                         dropout_p, p_ij.dtype, p_ij.device)
+                    dv_j += (z_ij * p_ij).transpose(-2, -1) @ do_i     # lines 17-18
+                    dp_ij = (do_i @ v_j.transpose(-2, -1)) * z_ij      # lines 19-20
+                else:
+                    dv_j += p_ij.transpose(-2, -1) @ do_i      # line 18
+                    dp_ij = do_i @ v_j.transpose(-2, -1)       # line 19
                 d_i = (do_i * o_i).sum(-1, keepdim=True)       # line 21: D_i = rowsum(dO_i * O_i)
                 ds_ij = p_ij * (dp_ij - d_i)                   # line 22
                 dq_new = dq_i + scale * (ds_ij @ k_j)          # line 23: write dQ_i
@@ -658,18 +822,22 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
 class FlashAttentionFunction(torch.autograd.Function):
     """``torch.autograd.Function`` whose forward is the tiled forward and whose backward
     recomputes the probabilities tile by tile; saves only Q, K, V, O and the row log-sum-exp
-    (``O(N d)`` memory instead of the ``O(N^2)`` of ``P``). Use :func:`flash_attention`."""
+    (``O(N d)`` memory instead of the ``O(N^2)`` of ``P``), and with dropout the integer
+    seed from which the backward regenerates the mask. Use :func:`flash_attention`."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, is_causal: bool, scale: float,
                 block_rows: int, block_cols: int, loop_order: str,
-                counter: IOCounter | None) -> Tensor:
+                counter: IOCounter | None, dropout_p: float = 0.0,
+                dropout_seed: int | None = None) -> Tensor:
         o, lse = flash_attention_forward(q, k, v, is_causal=is_causal, scale=scale,
                                          block_rows=block_rows, block_cols=block_cols,
-                                         loop_order=loop_order, counter=counter)
+                                         loop_order=loop_order, counter=counter,
+                                         dropout_p=dropout_p, dropout_seed=dropout_seed)
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.settings = dict(is_causal=is_causal, scale=scale, block_rows=block_rows,
-                            block_cols=block_cols, counter=counter)
+                            block_cols=block_cols, counter=counter, dropout_p=dropout_p,
+                            dropout_seed=dropout_seed)      # the saved random state R
         return o
 
     @staticmethod
@@ -678,27 +846,116 @@ class FlashAttentionFunction(torch.autograd.Function):
         q, k, v, o, lse = ctx.saved_tensors
         dq, dk, dv = flash_attention_backward(q, k, v, o, lse, grad_out.contiguous(),
                                               **ctx.settings)
-        return dq, dk, dv, None, None, None, None, None, None
+        return (dq, dk, dv) + (None,) * (len(ctx.needs_input_grad) - 3)
 
 
 def flash_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
                     scale: float | None = None, block_rows: int | None = None,
                     block_cols: int | None = None, sram_size: int | None = None,
                     loop_order: LoopOrder = "kv_outer",
-                    counter: IOCounter | None = None) -> Tensor:
+                    counter: IOCounter | None = None, dropout_p: float = 0.0,
+                    dropout_seed: int | None = None,
+                    generator: torch.Generator | None = None) -> Tensor:
     """FlashAttention with autograd: a stand-in for
-    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=..., scale=...)``.
+    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=..., scale=...,
+    dropout_p=...)``.
 
     Same arguments as :func:`flash_attention_forward`; returns ``O`` of shape
     ``(..., N_q, d)``. ``loss.backward()`` runs :func:`flash_attention_backward` (10.7). A
     ``counter`` receives the forward's traffic now and the backward's when it runs.
+    With ``dropout_p > 0`` and no ``dropout_seed``, a seed is drawn from ``generator``
+    (PyTorch's default generator if ``None``), as Algorithm 2 of the paper initialises and
+    saves its random state R; the backward pass regenerates the mask from it, eq. (10.9).
     """
     _, _, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=False)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got "
+                        f"{type(generator).__name__}")
+    if dropout_p > 0 and dropout_seed is None:                 # Algorithm 2, line 1
+        dropout_seed = int(torch.randint(0, 2 ** 62, (), generator=generator))
     return FlashAttentionFunction.apply(q, k, v, bool(is_causal), scale, br, bc, loop_order,
-                                        counter)
+                                        counter, dropout_p, dropout_seed)
+
+
+# ---- Flash-Decoding: split the keys and values, merge the partial results -------------------
+
+def merge_attention_partials(outputs: Tensor, lses: Tensor) -> tuple[Tensor, Tensor]:
+    """Merge attention computed over disjoint sets of keys into attention over all, eq. (10.12).
+
+    ``outputs`` is ``(S, ..., N_q, d)``: split ``s`` holds ``O_s``, the attention output over
+    its own keys only (normalised within the split), and ``lses`` is ``(S, ..., N_q)``, the
+    log-sum-exp ``L_s`` of the scores over those keys, eq. (10.8). The merged log-sum-exp is
+    ``L = log sum_s exp(L_s)`` and the merged output ``O = sum_s exp(L_s - L) O_s``: each
+    split's output is weighted by its share of the row's softmax normaliser. A split whose
+    keys are all masked (``L_s = -inf``) gets weight 0. Returns ``(O, L)``, shapes
+    ``(..., N_q, d)`` and ``(..., N_q)``.
+    """
+    if not isinstance(outputs, Tensor) or not isinstance(lses, Tensor):
+        raise TypeError(f"outputs and lses must be torch.Tensors, got "
+                        f"{type(outputs).__name__} and {type(lses).__name__}")
+    if outputs.ndim < 3 or lses.shape != outputs.shape[:-1]:
+        raise ValueError(f"outputs must have shape (S, ..., N_q, d) and lses shape "
+                         f"(S, ..., N_q), got {tuple(outputs.shape)} and {tuple(lses.shape)}")
+    lse = torch.logsumexp(lses, dim=0)                              # (..., N_q)
+    weights = torch.exp(lses - _finite(lse))                        # (S, ..., N_q), sum to 1
+    return (weights[..., None] * outputs).sum(0), lse
+
+
+def flash_decoding(q: Tensor, k: Tensor, v: Tensor, *, num_splits: int = 8,
+                   scale: float | None = None, block_cols: int | None = None,
+                   counter: IOCounter | None = None, return_lse: bool = False
+                   ) -> Tensor | tuple[Tensor, Tensor]:
+    """Flash-Decoding: attention of a few queries over a long KV cache, split along the keys.
+
+    The ``N_k`` keys and values are cut into ``num_splits`` contiguous chunks of nearly
+    equal length (as ``torch.tensor_split`` cuts them). Each chunk's partial output ``O_s``
+    and log-sum-exp ``L_s`` are computed independently (on a GPU, by different thread
+    blocks; here by :func:`flash_attention_forward` with the query tile outside and
+    ``block_cols`` keys per tile), written to HBM, and merged by
+    :func:`merge_attention_partials`, eq. (10.12). The result equals attention over the
+    whole cache. There is no mask: the query being decoded is the newest token, and it sees
+    every key in the cache.
+
+    Parameters
+    ----------
+    q
+        ``(..., N_q, d)``: the query (``N_q = 1`` when generating one token at a time).
+    k, v
+        ``(..., N_k, d)``: the cache.
+    num_splits
+        Number of chunks ``S``, between 1 and ``N_k``.
+    scale, block_cols
+        As in :func:`flash_attention_forward`.
+    counter
+        If given, receives the HBM traffic: each split reads ``q`` and its keys and values
+        and writes ``O_s, L_s``; the merge reads every ``O_s, L_s`` and writes ``O, L``.
+    return_lse
+        Also return the merged log-sum-exp ``(..., N_q)``.
+    """
+    n_q, n_k, d = _check_qkv(q, k, v)
+    num_splits = _check_int("num_splits", num_splits)
+    if num_splits > n_k:
+        raise ValueError(f"num_splits must be at most the number of keys N_k = {n_k}, got "
+                         f"{num_splits}")
+    scale = _check_scale(scale, d)
+    bc = DEFAULT_BLOCK if block_cols is None else _check_int("block_cols (Bc)", block_cols)
+    counter = counter if counter is not None else IOCounter()
+    with torch.no_grad():
+        partials = [flash_attention_forward(q, k_s, v_s, scale=scale, block_rows=n_q,
+                                            block_cols=bc, loop_order="q_outer",
+                                            counter=counter)
+                    for k_s, v_s in zip(k.tensor_split(num_splits, dim=-2),
+                                        v.tensor_split(num_splits, dim=-2))]
+        outputs = torch.stack([o for o, _ in partials])            # (S, ..., N_q, d)
+        lses = torch.stack([lse for _, lse in partials])           # (S, ..., N_q)
+        o, lse = merge_attention_partials(outputs, lses)
+        counter.read(outputs, lses)                                # the reduction step
+        counter.write(o, lse)
+    return (o, lse) if return_lse else o
 
 
 # ---- IO counts without running, and the bounds of Theorem 2 ---------------------------------
@@ -801,14 +1058,14 @@ def flash_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
 
 
 def standard_io_bound(n: float, d: float) -> float:
-    """``N d + N^2``: the order of standard attention's HBM accesses, eq. (10.9)."""
+    """``N d + N^2``: the order of standard attention's HBM accesses, eq. (10.10)."""
     if not (n > 0 and d > 0):
         raise ValueError(f"n and d must be positive, got n={n}, d={d}")
     return float(n) * d + float(n) ** 2
 
 
 def flash_io_bound(n: float, d: float, sram_size: float) -> float:
-    """``N^2 d^2 / M``: the order of FlashAttention's HBM accesses, eq. (10.10).
+    """``N^2 d^2 / M``: the order of FlashAttention's HBM accesses, eq. (10.11).
 
     Theorem 2 of the paper states it for ``d <= M <= N d``; above ``M = N d`` everything
     fits on chip and the true count is ``Theta(N d)`` (reading the inputs once).

@@ -12,7 +12,9 @@ latent attention*. It follows
 * DeepSeek-AI, "DeepSeek-V2: A Strong, Economical, and Efficient Mixture-of-Experts
   Language Model", arXiv:2405.04434, section 2.1 (multi-head latent attention, MLA:
   equations (9)-(19) of the paper, and Table 1, the KV cache per token);
-* J. Su et al., "RoFormer: Enhanced Transformer with Rotary Position Embedding" (RoPE).
+* J. Su et al., "RoFormer: Enhanced Transformer with Rotary Position Embedding" (RoPE);
+* F. Meng, Z. Yao and M. Zhang, "TransMLA: Multi-Head Latent Attention Is All You Need",
+  arXiv:2502.07864 (GQA can be written as MLA with the same KV cache, not conversely).
 
 Equation numbers in the docstrings are the chapter's:
 
@@ -34,7 +36,11 @@ Equation numbers in the docstrings are the chapter's:
   ``k_{j,i} = [k^C_{j,i}; RoPE(W^KR h_j)]`` with one ``d_h^R``-wide rotary key shared by all
   heads, scores scaled by ``1 / sqrt(d_h + d_h^R)``;
 * (9.12) KV cache of MLA per token per layer: ``d_c + d_h^R`` elements;
-* (9.13) the longest context that fits: ``floor(M / (batch * l * bytes per token per layer))``.
+* (9.13) the longest context that fits: ``floor(M / (batch * l * bytes per token per layer))``;
+* (9.14) GQA as MLA: ``c_t = [W^K_1; ..; W^K_G; W^V_1; ..; W^V_G] h_t`` (``d_c = 2 n_g d_h``) and
+  up-projections ``W^UK_i = E_{g(i)}``, ``W^UV_i = E_{n_g + g(i)}`` that copy block ``g(i)``;
+* (9.15) MLA after absorption as MQA: every head's query ``[W^UK_i^T q^C; q^R]`` against one
+  shared key ``[c_j; k^R_j]`` (width ``d_c + d_R``) and one shared value ``c_j`` (width ``d_c``).
 
 Parameter names are those of Hugging Face ``transformers``: ``q_proj, k_proj, v_proj,
 o_proj`` for :class:`GroupedQueryAttention` (as ``LlamaAttention``), and ``q_a_proj,
@@ -54,6 +60,7 @@ Cache sizes are counted in *elements*; :func:`kv_cache_bytes` converts them to b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import asdict, dataclass
@@ -69,7 +76,7 @@ __all__ = [
     "GQAConfig", "MLAConfig", "AttentionConfig",
     "GroupedKVCache", "LatentKVCache",
     "GroupedQueryAttention", "MultiHeadLatentAttention",
-    "apply_rope_pairs", "decode_step_by_step", "mean_pool_kv_heads",
+    "apply_rope_pairs", "decode_step_by_step", "mean_pool_kv_heads", "mla_from_gqa", "mla_as_mqa",
     "kv_cache_elements", "kv_cache_bytes", "longest_context", "dtype_bits",
     "LlamaSelfAttention", "llama_with_attention", "VariantRun", "train_attention_variants",
     "mla_decode_seconds",
@@ -99,11 +106,14 @@ class GQAConfig:
     head_dim: int | None = None     # d_h: width of one head; None means dim // n_heads
     n_layers: int = 1               # l: layers (used only to count the whole model's cache)
     rope_theta: float = 10000.0     # RoPE base
+    rope: bool = True               # False: queries and keys carry no position (no RoPE)
 
     def __post_init__(self) -> None:
         _positive_int("dim", self.dim)
         _positive_int("n_heads", self.n_heads)
         _positive_int("n_layers", self.n_layers)
+        if not isinstance(self.rope, bool):
+            raise ValueError(f"rope must be True or False, got {self.rope!r}")
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         _positive_int("n_kv_heads", self.n_kv_heads)
@@ -151,7 +161,9 @@ class MLAConfig:
     """Shape of a multi-head latent attention layer; names follow ``DeepseekV2Config``.
 
     DeepSeek-V2 (:data:`DEEPSEEK_V2_MLA`) uses ``d_c = 4 d_h = 512``, ``d_h^R = d_h / 2 = 64``
-    and a query latent ``d_c' = 1536``.
+    and a query latent ``d_c' = 1536``. ``qk_rope_head_dim = 0`` (no rotary part) and
+    ``latent_norm = False`` (no RMSNorm on the latent) are not DeepSeek's: they describe the
+    MLA layers that :func:`mla_from_gqa` builds to reproduce a position-free GQA layer (9.14).
     """
 
     dim: int                         # D: model width (hidden_size)
@@ -164,19 +176,23 @@ class MLAConfig:
     n_layers: int = 1                # l: layers (used only to count the whole model's cache)
     rope_theta: float = 10000.0      # RoPE base
     norm_eps: float = 1e-6           # epsilon of kv_a_layernorm and q_a_layernorm
+    latent_norm: bool = True         # False: no RMSNorm on c^KV (kv_a_layernorm is the identity)
 
     def __post_init__(self) -> None:
         _positive_int("dim", self.dim)
         _positive_int("n_heads", self.n_heads)
         _positive_int("n_layers", self.n_layers)
-        for name, symbol in (("kv_lora_rank", "d_c"), ("qk_rope_head_dim", "d_h^R"),
-                             ("qk_nope_head_dim", "d_h")):
+        for name, symbol in (("kv_lora_rank", "d_c"), ("qk_nope_head_dim", "d_h")):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} ({symbol}) must be a positive integer, got {value!r}")
-        if self.qk_rope_head_dim % 2:
-            raise ValueError(f"qk_rope_head_dim (d_h^R) must be even (RoPE rotates pairs), "
-                             f"got {self.qk_rope_head_dim}")
+        rope_dim = self.qk_rope_head_dim
+        if (not isinstance(rope_dim, numbers.Integral) or isinstance(rope_dim, bool)
+                or rope_dim < 0 or rope_dim % 2):
+            raise ValueError(f"qk_rope_head_dim (d_h^R) must be an even integer >= 0 (RoPE "
+                             f"rotates pairs; 0 means no position at all), got {rope_dim!r}")
+        if not isinstance(self.latent_norm, bool):
+            raise ValueError(f"latent_norm must be True or False, got {self.latent_norm!r}")
         if self.v_head_dim is None:
             object.__setattr__(self, "v_head_dim", self.qk_nope_head_dim)
         _positive_int("v_head_dim", self.v_head_dim)
@@ -199,6 +215,9 @@ class MLAConfig:
 
     def to_hf_kwargs(self) -> dict[str, Any]:
         """Attention fields of ``transformers.DeepseekV2Config`` describing this layer."""
+        if not self.latent_norm or self.qk_rope_head_dim == 0:
+            raise ValueError("DeepseekV2Attention always normalises the latent and has a rotary "
+                             "part: latent_norm must be True and qk_rope_head_dim positive")
         return dict(hidden_size=self.dim, num_attention_heads=self.n_heads,
                     num_key_value_heads=self.n_heads, kv_lora_rank=self.kv_lora_rank,
                     q_lora_rank=self.q_lora_rank, qk_rope_head_dim=self.qk_rope_head_dim,
@@ -397,7 +416,8 @@ class LatentKVCache(_Cache):
     def __init__(self, batch_size: int, kv_lora_rank: int, qk_rope_head_dim: int, max_len: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
         _positive_int("kv_lora_rank", kv_lora_rank)
-        _positive_int("qk_rope_head_dim", qk_rope_head_dim)
+        if not isinstance(qk_rope_head_dim, numbers.Integral) or qk_rope_head_dim < 0:
+            raise ValueError(f"qk_rope_head_dim must be an integer >= 0, got {qk_rope_head_dim!r}")
         self.kv_lora_rank, self.qk_rope_head_dim = kv_lora_rank, qk_rope_head_dim
         super().__init__({"latents": (kv_lora_rank,), "rope_keys": (qk_rope_head_dim,)},
                          batch_size, max_len, dtype, device)
@@ -449,6 +469,9 @@ class _RotaryTable:
 
     def __call__(self, start: int, t: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         end = start + t
+        if self.width == 0:                                   # no rotary part: empty tables
+            empty = torch.zeros(t, 0, device=device)
+            return empty, empty
         if self.cos.shape[0] < end:
             n = max(end, 2 * self.cos.shape[0], 256)
             self.cos, self.sin = rope_cos_sin(torch.arange(n), self.width, self.theta)
@@ -466,6 +489,8 @@ def apply_rope_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     ``x``: ``(..., T, d)``; ``cos``, ``sin``: ``(T, d)`` from ``rope_cos_sin``.
     """
     d = x.shape[-1]
+    if d == 0:                                                                      # nothing to rotate
+        return x
     halves = x.unflatten(-1, (d // 2, 2)).transpose(-1, -2).flatten(-2)             # [evens, odds]
     rotated = apply_rope(halves, cos, sin)
     return rotated.unflatten(-1, (2, d // 2)).transpose(-1, -2).flatten(-2)         # back to pairs
@@ -518,7 +543,8 @@ class GroupedQueryAttention(nn.Module):
         q = self.q_proj(x).view(b, t, c.n_heads, c.head_dim).transpose(1, 2)        # (B, H, T, d_h)
         k = self.k_proj(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)     # (B, G, T, d_h)
         v = self.v_proj(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)     # (B, G, T, d_h)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if c.rope:
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(k, v)                                               # (B, G, S, d_h)
         k, v = repeat_kv(k, c.group_size), repeat_kv(v, c.group_size)               # (B, H, S, d_h)
@@ -539,8 +565,7 @@ def mean_pool_kv_heads(module: GroupedQueryAttention, n_kv_heads: int) -> Groupe
     if c.n_kv_heads % n_kv_heads:
         raise ValueError(f"n_kv_heads ({n_kv_heads}) must divide the module's n_kv_heads "
                          f"({c.n_kv_heads}) so that whole groups of heads are pooled")
-    new = GroupedQueryAttention(GQAConfig(c.dim, c.n_heads, n_kv_heads, c.head_dim,
-                                          c.n_layers, c.rope_theta))
+    new = GroupedQueryAttention(dataclasses.replace(c, n_kv_heads=n_kv_heads))
     pool = c.n_kv_heads // n_kv_heads
     with torch.no_grad():
         new.q_proj.weight.copy_(module.q_proj.weight)
@@ -588,7 +613,8 @@ class MultiHeadLatentAttention(nn.Module):
             self.q_b_proj = nn.Linear(c.q_lora_rank, q_out, bias=False)          # W^UQ, W^QR
         self.kv_a_proj_with_mqa = nn.Linear(c.dim, c.kv_lora_rank + c.qk_rope_head_dim,
                                             bias=False)                          # W^DKV, W^KR
-        self.kv_a_layernorm = RMSNorm(c.kv_lora_rank, c.norm_eps)
+        self.kv_a_layernorm = (RMSNorm(c.kv_lora_rank, c.norm_eps) if c.latent_norm
+                               else nn.Identity())
         self.kv_b_proj = nn.Linear(c.kv_lora_rank, c.n_heads * (c.qk_nope_head_dim + c.v_head_dim),
                                    bias=False)                                   # W^UK, W^UV
         self.o_proj = nn.Linear(c.n_heads * c.v_head_dim, c.dim, bias=False)     # W^O
@@ -649,7 +675,8 @@ class MultiHeadLatentAttention(nn.Module):
         t, s = scores.shape[-2:]
         if t > 1:
             scores = scores.masked_fill(~_causal_mask(t, s, scores.device), float("-inf"))
-        p = torch.softmax(scores.float(), dim=-1).to(c_kv.dtype)                       # (B, H, T, S)
+        p = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)),
+                          dim=-1).to(c_kv.dtype)                                      # (B, H, T, S)
         o_latent = torch.einsum("bhts,bsc->bhtc", p, c_kv)                             # (B, H, T, d_c)
         return torch.einsum("bhtc,hvc->bhtv", o_latent, w_uv)                          # (B, H, T, d_v)
 
@@ -666,6 +693,111 @@ class MultiHeadLatentAttention(nn.Module):
         attend = self._absorbed if absorb else self._explicit
         out = attend(q_nope, q_rope, c_kv, k_rope)                                      # (B, H, T, d_v)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, c.n_heads * c.v_head_dim))
+
+
+# ----------------------------------------------------------------------------------------
+# GQA and MQA as special cases of MLA; MLA as MQA after absorption
+# ----------------------------------------------------------------------------------------
+def _half_to_pairs(head_dim: int) -> torch.Tensor:
+    """Row order that turns RoPE's half layout into interleaved pairs: ``[0, d/2, 1, d/2 + 1, ...]``."""
+    half = head_dim // 2
+    return torch.stack([torch.arange(half), torch.arange(half) + half], dim=1).flatten()
+
+
+@torch.no_grad()
+def mla_from_gqa(module: GroupedQueryAttention) -> MultiHeadLatentAttention:
+    """An MLA layer whose output equals ``module``'s: GQA and MQA as special cases of MLA (9.14).
+
+    Both constructions cache exactly as many numbers per token as the GQA layer,
+    ``2 n_g d_h``, and use no RMSNorm on the latent (``latent_norm=False``):
+
+    * position-free GQA (``module.config.rope`` is False), any number of groups ``n_g``: the
+      latent is the ``n_g`` keys and ``n_g`` values stacked, ``c_t = [W^K; W^V] h_t``, so
+      ``W^DKV = [W^K; W^V]`` and ``d_c = 2 n_g d_h``; the up-projections of head ``i`` are
+      0/1 matrices ``(d_h, d_c)`` that *copy* the blocks of its group ``g(i)`` (9.4):
+      ``W^UK_i`` the key block ``g(i)``, ``W^UV_i`` the value block ``n_g + g(i)``. There is no
+      rotary part (``qk_rope_head_dim = 0``); queries and output projection are copied.
+    * MQA with RoPE (``n_g = 1``): the one rotated key *is* MLA's shared rotary key
+      (``d_h^R = d_h``, ``W^KR = W^K`` and ``W^QR_i = W^Q_i`` with their rows reordered from
+      the half layout to DeepSeek's interleaved pairs), the latent is the value
+      (``d_c = d_h``, ``W^UV_i = I``), and the content part is switched off
+      (``qk_nope_head_dim = 1``, ``W^UK_i = 0``); the rotary queries are multiplied by
+      ``sqrt((d_h + 1) / d_h)`` to undo MLA's softmax scale ``1 / sqrt(d_h + 1)`` (9.11).
+
+    GQA with RoPE and ``n_g > 1`` raises ``ValueError``: its ``n_g`` keys are rotated by
+    their positions, while MLA's rotated key is one vector shared by all heads, so no layer
+    of DeepSeek's form reproduces it exactly. The result has ``module``'s dtype and device.
+    """
+    if not isinstance(module, GroupedQueryAttention):
+        raise TypeError(f"module must be a GroupedQueryAttention, got {type(module).__name__}")
+    c = module.config
+    h, g, d = c.n_heads, c.n_kv_heads, c.head_dim
+    if c.rope and g > 1:
+        raise ValueError(
+            f"module has RoPE and n_kv_heads = {g}: its {g} rotated keys cannot be expressed "
+            "through MLA's single shared rotary key; use a position-free GQA "
+            "(GQAConfig(..., rope=False)) or MQA (n_kv_heads=1)")
+    w_q, w_k, w_v, w_o = (getattr(module, n).weight for n in ("q_proj", "k_proj", "v_proj",
+                                                               "o_proj"))
+    like = dict(dtype=w_q.dtype, device=w_q.device)
+    if not c.rope:                                   # c_t = [k_1 .. k_G, v_1 .. v_G]
+        config = MLAConfig(c.dim, h, kv_lora_rank=2 * g * d, qk_rope_head_dim=0,
+                           qk_nope_head_dim=d, v_head_dim=d, n_layers=c.n_layers,
+                           rope_theta=c.rope_theta, latent_norm=False)
+        up = torch.zeros(h, 2 * d, 2 * g * d, **like)                 # per head [W^UK_i; W^UV_i]
+        eye = torch.eye(d, **like)
+        for i in range(h):
+            group = i // c.group_size                                 # g(i) of (9.4)
+            up[i, :d, group * d:(group + 1) * d] = eye                # key block g(i)
+            up[i, d:, (g + group) * d:(g + group + 1) * d] = eye      # value block g(i)
+        q_weight, down = w_q, torch.cat([w_k, w_v])                   # (H d_h, D), (2 G d_h, D)
+    else:                                            # MQA: k^R_t = RoPE(W^K h_t), c_t = W^V h_t
+        config = MLAConfig(c.dim, h, kv_lora_rank=d, qk_rope_head_dim=d, qk_nope_head_dim=1,
+                           v_head_dim=d, n_layers=c.n_layers, rope_theta=c.rope_theta,
+                           latent_norm=False)
+        pairs = _half_to_pairs(d).to(w_q.device)
+        q_weight = torch.zeros(h, 1 + d, c.dim, **like)               # [q^C (off); q^R] per head
+        q_weight[:, 1:] = w_q.view(h, d, c.dim)[:, pairs] * math.sqrt((d + 1) / d)
+        q_weight = q_weight.view(h * (1 + d), c.dim)
+        up = torch.zeros(h, 1 + d, d, **like)                         # W^UK_i = 0, W^UV_i = I
+        up[:, 1:] = torch.eye(d, **like)
+        down = torch.cat([w_v, w_k[pairs]])                           # [W^DKV; W^KR]
+    mla = MultiHeadLatentAttention(config).to(**like)
+    mla.q_proj.weight.copy_(q_weight)
+    mla.kv_a_proj_with_mqa.weight.copy_(down)
+    mla.kv_b_proj.weight.copy_(up.reshape(-1, config.kv_lora_rank))
+    mla.o_proj.weight.copy_(w_o)
+    return mla
+
+
+def mla_as_mqa(module: MultiHeadLatentAttention, x: torch.Tensor
+               ) -> tuple[torch.Tensor, dict[str, tuple[int, ...]]]:
+    """Run ``module`` on ``x`` ``(B, T, D)`` written as multi-query attention (9.15).
+
+    After absorption (9.8)-(9.9) every head compares its query
+    ``[W^UK_i^T q^C_{t,i}; q^R_{t,i}]`` (width ``d_c + d_R``) with *one* key per position,
+    ``[c_j; k^R_j]``, shared by all heads, and averages *one* value per position, ``c_j``
+    (width ``d_c``): MQA with a single key/value head, keys ``d_c + d_R`` wide and values
+    ``d_c`` wide, followed per head by ``W^UV_i`` and ``W^O``. Computed here with PyTorch's
+    ``scaled_dot_product_attention`` on that single head. Returns the output ``(B, T, D)``,
+    equal to ``module(x)`` up to rounding, and the shapes of the MQA queries, keys and values.
+    """
+    if not isinstance(module, MultiHeadLatentAttention):
+        raise TypeError(f"module must be a MultiHeadLatentAttention, got {type(module).__name__}")
+    _check_input(x, module.config.dim, None, LatentKVCache)
+    c = module.config
+    b, t, _ = x.shape
+    q_nope, q_rope = module.queries(x)                                     # (B, H, T, d_h|d_R)
+    c_kv, k_rope = module.latents(x)                                       # (B, T, d_c|d_R)
+    w_uk, w_uv = module.up_projections()                                   # (H, d_h|d_v, d_c)
+    q = torch.cat([torch.einsum("bhtd,hdc->bhtc", q_nope, w_uk), q_rope], -1)  # (B, H, T, d_c + d_R)
+    k = torch.cat([c_kv, k_rope], -1)[:, None]                             # (B, 1, T, d_c + d_R)
+    v = c_kv[:, None]                                                      # (B, 1, T, d_c)
+    o_latent = _sdpa_causal(q, k.expand(b, c.n_heads, t, -1), v.expand(b, c.n_heads, t, -1),
+                            scale=module.softmax_scale)                    # (B, H, T, d_c)
+    out = torch.einsum("bhtc,hvc->bhtv", o_latent, w_uv)                   # (B, H, T, d_v)
+    out = module.o_proj(out.transpose(1, 2).reshape(b, t, c.n_heads * c.v_head_dim))
+    return out, {"queries": tuple(q.shape), "keys": tuple(k.shape), "values": tuple(v.shape)}
 
 
 # ----------------------------------------------------------------------------------------
