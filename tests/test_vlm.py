@@ -104,6 +104,68 @@ def test_2d_rope_score_depends_only_on_the_row_and_column_offsets():
     assert score(at(3, 4), at(1, 1)) != pytest.approx(score(at(3, 4), at(1, 2)), abs=1e-3)
 
 
+def _kimi_vl_rope_by_description(x, rows, cols, theta=10000.0):
+    """2D RoPE as Kimi-VL's report and code describe it, written independently with complex numbers.
+
+    ``x``: ``(L, hd)``; ``rows, cols``: ``(L,)``. Coordinates ``(x_{2j}, x_{2j+1})`` form the
+    complex number ``z_j``; the frequencies are ``theta^(-4i/hd)`` for ``i < hd/4``; the complex
+    numbers alternate between the column (``j = 2i``) and the row (``j = 2i + 1``) at frequency
+    ``i``, column first.
+    """
+    hd = x.shape[-1]
+    freq = theta ** (-torch.arange(0, hd, 4, dtype=torch.float64) / hd)          # (hd/4,)
+    turn = torch.empty(x.shape[0], hd // 2, dtype=torch.complex128)
+    for i in range(hd // 4):
+        turn[:, 2 * i] = torch.exp(1j * cols.double() * freq[i])
+        turn[:, 2 * i + 1] = torch.exp(1j * rows.double() * freq[i])
+    z = torch.complex(x[:, 0::2].double(), x[:, 1::2].double()) * turn
+    out = torch.empty(x.shape, dtype=torch.float64)
+    out[:, 0::2], out[:, 1::2] = z.real, z.imag
+    return out
+
+
+def test_2d_rope_has_kimi_vl_layout_adjacent_pairs_alternating_column_and_row():
+    grids = [(3, 5), (4, 2)]
+    hd = 16
+    x = torch.randn(sum(h * w for h, w in grids), hd, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)
+    rows = torch.cat([torch.arange(h).repeat_interleave(w) for h, w in grids])
+    cols = torch.cat([torch.arange(w).repeat(h) for h, w in grids])
+    cos, sin = rope_2d_cos_sin(grids, hd)
+    ours = apply_rope_2d(x, cos, sin)
+    torch.testing.assert_close(ours, _kimi_vl_rope_by_description(x, rows, cols), rtol=0, atol=1e-5)
+    # the reference can tell the order apart: row first instead of column first differs
+    assert not torch.allclose(ours, _kimi_vl_rope_by_description(x, cols, rows), atol=1e-2)
+
+
+def test_moonvit_block_equals_a_reference_written_from_kimi_vl_names_and_layout():
+    """Given only the state dict (Kimi-VL's names), a block written from the description agrees."""
+    torch.manual_seed(0)
+    model = MoonViT(SMALL_VIT, seed=0).eval()
+    block = model.encoder.blocks[0]
+    grid = [(3, 4)]
+    x = torch.randn(12, 32)
+    w = {k: v.double() for k, v in block.state_dict().items()}
+    nh, hd = SMALL_VIT.num_attention_heads, SMALL_VIT.head_dim
+    rows, cols = torch.arange(3).repeat_interleave(4), torch.arange(4).repeat(3)
+    xd = x.double()
+    h = F.layer_norm(xd, (32,), w["norm0.weight"], w["norm0.bias"], eps=1e-5)
+    qkv = (h @ w["wqkv.weight"].T + w["wqkv.bias"]).view(12, 3, nh, hd)
+    heads = []
+    for head in range(nh):
+        q = _kimi_vl_rope_by_description(qkv[:, 0, head], rows, cols)
+        k = _kimi_vl_rope_by_description(qkv[:, 1, head], rows, cols)
+        heads.append(torch.softmax(q @ k.T / hd ** 0.5, dim=-1) @ qkv[:, 2, head])
+    xd = xd + torch.cat(heads, dim=-1) @ w["wo.weight"].T + w["wo.bias"]
+    h = F.layer_norm(xd, (32,), w["norm1.weight"], w["norm1.bias"], eps=1e-5)
+    h = F.gelu(h @ w["mlp.fc0.weight"].T + w["mlp.fc0.bias"], approximate="tanh")
+    reference = xd + h @ w["mlp.fc1.weight"].T + w["mlp.fc1.bias"]
+    cos, sin = rope_2d_cos_sin(grid, hd)
+    with torch.no_grad():
+        ours = block(x, cos, sin, None)
+    torch.testing.assert_close(ours.double(), reference, rtol=0, atol=1e-5)
+
+
 def test_interpolated_position_embeddings_are_the_trained_grid_at_its_own_size():
     model = MoonViT(SMALL_VIT, seed=0)
     emb = model.patch_embed.pos_emb
@@ -244,6 +306,23 @@ def test_loss_free_bias_lowers_overloaded_experts_and_raises_underloaded_ones():
     assert [p for p, _ in moe.named_parameters()].count("gate.e_score_correction_bias") == 0
 
 
+def test_steps_to_balance_finds_the_first_window_whose_mean_violation_is_low():
+    import numpy as np
+    from mlbook.vlm import BalanceRun, step_violations, steps_to_balance
+
+    uneven, even = np.array([4.0, 0, 0, 0]), np.ones(4)       # violations 3 and 0
+    history = [uneven] * 6 + [even] * 10
+    run = BalanceRun(MoEConfig(hidden_size=4, moe_intermediate_size=4, n_routed_experts=4,
+                               num_experts_per_tok=1), even, history)
+    assert step_violations(run).tolist() == [3.0] * 6 + [0.0] * 10
+    # 4-step means reported at steps 4, 5, ...: 3, 3, 3, 2.25, 1.5, 0.75, 0 (steps 7-10), ...
+    assert steps_to_balance(run, threshold=0.5, window=4) == 10
+    assert steps_to_balance(run, threshold=2.0, window=4) == 8
+    assert steps_to_balance(BalanceRun(run.config, uneven, [uneven] * 12), window=4) is None
+    with pytest.raises(ValueError, match="window"):
+        steps_to_balance(run, window=0)
+
+
 # ----------------------------------------------------------------------------------------
 # The tiny VLM
 # ----------------------------------------------------------------------------------------
@@ -335,5 +414,7 @@ def test_other_bad_settings_are_refused():
         MoEConfig(hidden_size=8, moe_intermediate_size=8, scoring_func="relu")
     with pytest.raises(ValueError, match="multiple of 4"):
         MoonViTConfig(hidden_size=24, num_attention_heads=4)
+    with pytest.raises(ValueError, match="head_dim must be a positive multiple of 4"):
+        rope_2d_cos_sin([(2, 2)], 6)
     with pytest.raises(ValueError, match="must equal"):
         replace(TINY_VLM, moe=replace(TINY_VLM.moe, hidden_size=32))

@@ -21,12 +21,13 @@ from .model import (QUESTIONS, TINY_VLM, TinyVLM, VisionHistory, VLMConfig, VLMH
                     vlm_parameter_counts)
 from .moe import (KIMI_VL_PUBLISHED, MOONLIGHT, BalanceRun, MoE, MoEClassifier, MoEConfig,
                   MoELanguageModelSizes, RouterOutput, SwiGLUExpert, TopKRouter, max_violation,
-                  moe_layer_parameter_counts, moe_lm_parameter_counts,
-                  to_transformers_state_dict, train_balancing_demo)
+                  moe_layer_parameter_counts, moe_lm_parameter_counts, step_violations,
+                  steps_to_balance, to_transformers_state_dict, train_balancing_demo)
 from .moonvit import (KIMI_VL_MOONVIT, MoonViT, MoonViTConfig, PackedImages, VarlenGroups,
                       apply_rope_2d, block_diagonal_mask, cu_seqlens, grid_positions,
-                      pack_images, pad_to_multiple, patch_grid, patchify, rope_2d_cos_sin,
-                      sequence_lengths, token_counts, unpatchify, varlen_attention)
+                      pack_images, pad_to_multiple, patch_grid, patchify, rope_2d_angles,
+                      rope_2d_cos_sin, rotate_pairs, sequence_lengths, token_counts,
+                      unpatchify, varlen_attention)
 from .projector import (MLPProjector, merged_grid_hws, pixel_shuffle, pixel_unshuffle,
                         projector_parameters)
 
@@ -38,10 +39,11 @@ __all__ = [
     "KIMI_VL_PUBLISHED", "MOONLIGHT", "BalanceRun", "MoE", "MoEClassifier", "MoEConfig",
     "MoELanguageModelSizes", "RouterOutput", "SwiGLUExpert", "TopKRouter", "max_violation",
     "moe_layer_parameter_counts", "moe_lm_parameter_counts", "to_transformers_state_dict",
-    "train_balancing_demo",
+    "train_balancing_demo", "step_violations", "steps_to_balance",
     "KIMI_VL_MOONVIT", "MoonViT", "MoonViTConfig", "PackedImages", "VarlenGroups",
     "apply_rope_2d", "block_diagonal_mask", "cu_seqlens", "grid_positions", "pack_images",
-    "pad_to_multiple", "patch_grid", "patchify", "rope_2d_cos_sin", "sequence_lengths",
+    "pad_to_multiple", "patch_grid", "patchify", "rope_2d_angles", "rope_2d_cos_sin",
+    "rotate_pairs", "sequence_lengths",
     "token_counts", "unpatchify", "varlen_attention",
     "MLPProjector", "merged_grid_hws", "pixel_shuffle", "pixel_unshuffle",
     "projector_parameters",

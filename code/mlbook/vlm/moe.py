@@ -49,7 +49,8 @@ __all__ = [
     "MoEConfig", "SwiGLUExpert", "RouterOutput", "TopKRouter", "MoE",
     "moe_layer_parameter_counts", "MoELanguageModelSizes", "MOONLIGHT",
     "KIMI_VL_PUBLISHED", "moe_lm_parameter_counts", "to_transformers_state_dict",
-    "max_violation", "MoEClassifier", "BalanceRun", "train_balancing_demo",
+    "max_violation", "MoEClassifier", "BalanceRun", "train_balancing_demo", "step_violations",
+    "steps_to_balance",
 ]
 
 SCORING = ("softmax", "sigmoid")
@@ -474,3 +475,27 @@ def train_balancing_demo(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(-1) == y_test).float().mean())
     return BalanceRun(config, load, history, max_violation(load), accuracy)
+
+
+def step_violations(run: BalanceRun) -> np.ndarray:
+    """``(steps,)``: the maximum violation of each training step's own load (one batch)."""
+    if not isinstance(run, BalanceRun):
+        raise TypeError(f"run must be a BalanceRun, got {type(run).__name__}")
+    return np.array([max_violation(load) for load in run.load_history])
+
+
+def steps_to_balance(run: BalanceRun, threshold: float = 0.5, window: int = 10) -> int | None:
+    """The first step at which the ``window``-step mean of :func:`step_violations` is below ``threshold``.
+
+    Counted from 1 (the mean over steps ``1 .. window`` is reported at step ``window``);
+    ``None`` if the load never gets that even.
+    """
+    _positive_int("window", window)
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold!r}")
+    vio = step_violations(run)
+    if len(vio) < window:
+        raise ValueError(f"the run has {len(vio)} steps, fewer than window = {window}")
+    smooth = np.convolve(vio, np.ones(window) / window, mode="valid")
+    below = np.flatnonzero(smooth < threshold)
+    return int(below[0]) + window if len(below) else None

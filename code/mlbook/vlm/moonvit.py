@@ -19,12 +19,16 @@ released ``MoonVitPretrainedModel`` (``patch_embed.proj``, ``patch_embed.pos_emb
 ``encoder.final_layernorm``), so :data:`KIMI_VL_MOONVIT` built on the ``meta`` device has the
 size of the released encoder.
 
-The 2D rotary embedding reuses chapter 6's one-dimensional RoPE
-(:func:`mlbook.llm.llama.rope_cos_sin`, :func:`mlbook.llm.llama.apply_rope`): the first half of
-each head is rotated by the patch's *row*, the second half by its *column*. This uses the same
-set of frequencies as Kimi-VL's ``Rope2DPosEmb`` (``theta^(-4i/hd)`` for each axis); Kimi-VL
-interleaves the row and column pairs instead of putting them in halves, a fixed permutation
-of the head's coordinates that a model learns around.
+The 2D rotary embedding has the layout of Kimi-VL's ``Rope2DPosEmb``, so that released MoonViT
+weights (``wqkv`` included) would work here without reordering any rows: within each head the
+coordinates are taken in adjacent pairs ``(x_{2j}, x_{2j+1})``, as in Meta's LLaMA code
+(chapter 6, :func:`mlbook.llm.llama.apply_rope_interleaved`), and the pairs alternate between
+the two axes: pair ``2i`` turns by the patch's *column* times ``theta_i``, pair ``2i + 1`` by
+its *row* times ``theta_i``, with ``theta_i = theta^(-4i/hd)``
+(:func:`mlbook.llm.llama.rope_inverse_frequencies` of width ``hd/2``), ``i < hd/4``. A layout
+that rotated one half of the head by the row and the other by the column would be as good for
+a model trained from scratch, but loading released weights into it would need the rows of the
+query and key parts of ``wqkv`` permuted, as chapter 6's ``permute_meta_to_hf`` does for LLaMA.
 
 Bad input: an image smaller than one patch, or a side that is not a multiple of the patch
 size, is *refused* with ``ValueError`` (never silently cropped or resized); call
@@ -44,14 +48,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.llm.llama import apply_rope, rope_cos_sin
+from mlbook.llm.llama import rope_inverse_frequencies
 
 __all__ = [
     "MoonViTConfig", "KIMI_VL_MOONVIT", "patch_grid", "pad_to_multiple", "patchify",
     "unpatchify", "PackedImages", "pack_images", "sequence_lengths", "cu_seqlens",
-    "block_diagonal_mask", "VarlenGroups", "varlen_attention", "token_counts", "grid_positions", "rope_2d_cos_sin",
-    "apply_rope_2d", "Learnable2DInterpPosEmb", "MoonVisionPatchEmbed", "MoonViTMLP",
-    "MoonViTEncoderLayer", "MoonViTEncoder", "MoonViT",
+    "block_diagonal_mask", "VarlenGroups", "varlen_attention", "token_counts", "grid_positions",
+    "rope_2d_angles", "rope_2d_cos_sin", "rotate_pairs", "apply_rope_2d",
+    "Learnable2DInterpPosEmb", "MoonVisionPatchEmbed", "MoonViTMLP", "MoonViTEncoderLayer",
+    "MoonViTEncoder", "MoonViT",
 ]
 
 
@@ -310,28 +315,54 @@ def grid_positions(grid_hws: torch.Tensor | Sequence[Sequence[int]]) -> torch.Te
     return torch.cat(rows)
 
 
+def rope_2d_angles(grid_hws: torch.Tensor | Sequence[Sequence[int]], head_dim: int,
+                   theta: float = 10000.0) -> torch.Tensor:
+    """``(L, hd/2)`` rotation angles of 2D RoPE, one per coordinate pair, Kimi-VL's layout (11.4).
+
+    For a patch at row ``r`` and column ``c`` of its own image, pair ``2i`` (coordinates
+    ``4i, 4i+1``) turns by ``c * theta_i`` and pair ``2i + 1`` (coordinates ``4i+2, 4i+3``) by
+    ``r * theta_i``, with ``theta_i = theta^(-4i/hd)``, ``i < hd/4``: the columns of the result
+    are ``[c theta_0, r theta_0, c theta_1, r theta_1, ...]``. Positions restart at ``(0, 0)``
+    in each image of a pack. Raises ``ValueError`` unless ``head_dim`` is a positive multiple
+    of 4.
+    """
+    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 4 or head_dim % 4:
+        raise ValueError(f"head_dim must be a positive multiple of 4 for 2D RoPE, got {head_dim!r}")
+    pos = grid_positions(grid_hws).float()                            # (L, 2): row, column
+    inv_freq = rope_inverse_frequencies(head_dim // 2, theta)         # (hd/4,): theta^(-4i/hd)
+    col = pos[:, 1:2] * inv_freq                                      # (L, hd/4)
+    row = pos[:, 0:1] * inv_freq                                      # (L, hd/4)
+    return torch.stack([col, row], dim=-1).flatten(1)                 # (L, hd/2), interleaved
+
+
 def rope_2d_cos_sin(grid_hws: torch.Tensor | Sequence[Sequence[int]], head_dim: int,
                     theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosines and sines of 2D RoPE for a pack of images, each ``(L, hd)`` (11.4).
 
-    The first ``hd/2`` columns are chapter 6's tables for the patch's row, the last ``hd/2``
-    for its column: ``[cos(r theta_i) ..., cos(c theta_i) ...]`` with
-    ``theta_i = theta^(-4i/hd)``, ``i < hd/4``. Positions restart at ``(0, 0)`` in each image.
+    The angles of :func:`rope_2d_angles`, each written twice (once for each coordinate of its
+    pair): column ``2j`` and ``2j + 1`` of the tables hold pair ``j``'s angle.
     """
-    if head_dim % 4:
-        raise ValueError(f"head_dim must be a multiple of 4 for 2D RoPE, got {head_dim}")
-    pos = grid_positions(grid_hws)
-    cos_r, sin_r = rope_cos_sin(pos[:, 0], head_dim // 2, theta)
-    cos_c, sin_c = rope_cos_sin(pos[:, 1], head_dim // 2, theta)
-    return torch.cat([cos_r, cos_c], dim=-1), torch.cat([sin_r, sin_c], dim=-1)
+    angles = rope_2d_angles(grid_hws, head_dim, theta).repeat_interleave(2, dim=-1)   # (L, hd)
+    return angles.cos(), angles.sin()
+
+
+def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    """``[x0, x1, x2, x3, ...] -> [-x1, x0, -x3, x2, ...]``: each adjacent pair turned by 90 degrees."""
+    pairs = x.unflatten(-1, (-1, 2))                                  # (..., hd/2, 2)
+    return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
 
 
 def apply_rope_2d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the row half of ``x`` ``(..., L, hd)`` by rows and the column half by columns (11.4)."""
-    half = x.shape[-1] // 2
-    rows = apply_rope(x[..., :half], cos[:, :half], sin[:, :half])
-    cols = apply_rope(x[..., half:], cos[:, half:], sin[:, half:])
-    return torch.cat([rows, cols], dim=-1)
+    """Turn each adjacent pair of ``x`` ``(..., L, hd)`` by its angle (11.4), Kimi-VL's layout.
+
+    ``cos, sin``: ``(L, hd)`` from :func:`rope_2d_cos_sin`. Pair ``(x_{2j}, x_{2j+1})``, read
+    as the complex number ``x_{2j} + i x_{2j+1}``, is multiplied by ``exp(i a_j)``:
+    ``x_{2j} cos a_j - x_{2j+1} sin a_j`` and ``x_{2j} sin a_j + x_{2j+1} cos a_j``.
+    """
+    if x.shape[-1] != cos.shape[-1] or cos.shape != sin.shape:
+        raise ValueError(f"x's last axis ({x.shape[-1]}) must match cos and sin "
+                         f"({tuple(cos.shape)}, {tuple(sin.shape)})")
+    return x * cos.to(x.dtype) + rotate_pairs(x) * sin.to(x.dtype)
 
 
 class Learnable2DInterpPosEmb(nn.Module):
