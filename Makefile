@@ -14,11 +14,12 @@ TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 CPU_TORCH_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser colab-check binder
+.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser colab-check binder pdf
 
 help:
 	@echo "make book      build the site into _build/html (executes changed chapters)"
 	@echo "make test      build the book, then run the whole test suite"
+	@echo "make pdf       print the built site to one PDF, _build/pdf/book.pdf (after make book)"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     time every chapter against its budget"
 	@echo "make colab-check  run every chapter alone in a bare Python, as Colab would"
@@ -69,9 +70,15 @@ browser: install
 	  $(BIN)/python -m playwright install chromium; \
 	fi
 
-test: book browser
+test: book browser pdf
 	@echo "==> running the test suite"
 	$(BIN)/python -m pytest
+
+# The whole book as one PDF, printed from the built site by headless Chromium (no network):
+# _build/pdf/book.pdf, also copied to _build/html/_downloads/book.pdf for the landing page's link.
+pdf: browser
+	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 2; }
+	$(BIN)/python scripts/build_pdf.py
 
 lab: install
 	$(BIN)/jupyter lab chapters/

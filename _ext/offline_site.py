@@ -11,6 +11,9 @@
 * **Each script once.** sphinx-thebe registers its inline configuration script on every
   ``env-before-read-docs`` event, so a page can declare ``THEBE_JS_URL`` twice and the
   browser logs a SyntaxError; identical script tags are dropped from every page.
+* **The book as a PDF.** The landing page links to the whole book as one PDF
+  (``_downloads/book.pdf`` in the site, ``PDF_IN_SITE``), which ``make pdf``
+  (``scripts/build_pdf.py``) prints from the built site and copies there.
 * **Chapter execution times.** After each build, print how long every chapter took to
   execute (and whether it was re-executed or taken from the jupyter-cache), and write them
   to ``_build/chapter_times.json`` for ``make bench``.
@@ -23,6 +26,7 @@ import shutil
 import time
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -66,6 +70,27 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, contex
     context["script_files"] = unique
 
 
+#: Where ``make pdf`` puts the book's PDF in the site (scripts/build_pdf.py: PDF_IN_SITE).
+PDF_IN_SITE = "_downloads/book.pdf"
+
+
+def link_the_pdf(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """On the landing page, after its first paragraph: a link to the book as one PDF."""
+    if docname != app.config.root_doc or app.builder.format != "html":
+        return
+    first = next(iter(doctree.findall(nodes.paragraph)), None)
+    if first is None:
+        return
+    link = nodes.reference("", "the whole book as one PDF", refuri=PDF_IN_SITE,
+                           classes=["mlbook-pdf-download"])
+    para = nodes.paragraph("", "", classes=["mlbook-pdf-link"])
+    para += [nodes.strong("", "Offline: "), nodes.Text("download "), link,
+             nodes.Text(" to read without a connection, print or annotate. Math, figures, code "
+                        "and outputs are as on this site, interactive figures are shown at "
+                        "their default setting, and each exercise is followed by its solution.")]
+    first.parent.insert(first.parent.index(first) + 1, para)
+
+
 def record_start(app: Sphinx) -> None:
     app.env.mlbook_build_started = time.time()
 
@@ -99,6 +124,7 @@ def report_chapter_times(app: Sphinx, exception: Exception | None) -> None:
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", record_start)
     app.connect("html-page-context", drop_duplicate_scripts)
+    app.connect("doctree-resolved", link_the_pdf)
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", report_chapter_times)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
