@@ -9,4 +9,5 @@ See :func:`mlbook.llm.train.main` for the options.
 
 from .train import main
 
-main()
+if __name__ == "__main__":   # importing mlbook.llm.__main__ (docs tools, test collectors) trains nothing
+    main()
