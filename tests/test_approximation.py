@@ -86,14 +86,14 @@ def test_schedules_are_frozen_and_hashable():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: Power(c=0.0), "c must be positive"),
-    (lambda: Power(c=-1.0), "c must be positive"),
-    (lambda: Power(alpha="0.5"), "alpha must be a real number"),
-    (lambda: Power(alpha=float("nan")), "alpha must be finite"),
-    (lambda: Power(alpha=True), "alpha must be a real number"),
-    (lambda: Power(alpha=-0.5), "alpha must be non-negative"),
-    (lambda: Constant(0.0), "must be positive"),
-    (lambda: Constant(None), "must be a real number"),
+    (lambda: Power(c=0.0), "c must be a positive"),
+    (lambda: Power(c=-1.0), "c must be a positive"),
+    (lambda: Power(alpha="0.5"), "alpha must be a non-negative finite number"),
+    (lambda: Power(alpha=float("nan")), "alpha must be a non-negative finite number"),
+    (lambda: Power(alpha=True), "alpha must be a non-negative finite number"),
+    (lambda: Power(alpha=-0.5), "alpha must be a non-negative"),
+    (lambda: Constant(0.0), "must be a positive"),
+    (lambda: Constant(None), "must be a positive finite number"),
 ])
 def test_bad_schedule_parameters_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
@@ -177,9 +177,9 @@ def test_robbins_monro_handles_vector_iterates():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(steps=0), "steps must be an integer >= 1"),
-    (dict(steps=2.5), "steps must be an integer"),
-    (dict(paths=0), "paths must be an integer >= 1"),
+    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=2.5), "steps must be a positive integer"),
+    (dict(paths=0), "paths must be a positive integer"),
     (dict(schedule=0.1), "schedule must be a StepSize"),
     (dict(w0=np.zeros((2, 2))), "w0 must be a finite scalar or a 1-d array"),
     (dict(w0=float("nan")), "w0 must be a finite"),
@@ -196,7 +196,7 @@ def test_robbins_monro_bad_inputs(kwargs, match):
 
 
 def test_additive_noise_bad_inputs():
-    with pytest.raises(ValueError, match="noise_std must be non-negative"):
+    with pytest.raises(ValueError, match="noise_std must be a non-negative"):
         additive_noise(g, -1.0)
     with pytest.raises(ValueError, match="g must be a callable"):
         additive_noise(3.0, 1.0)
@@ -306,7 +306,7 @@ def test_far_from_the_optimum_most_sample_gradients_point_downhill(data):
                            "of samples n = 200"),
     (dict(batch_size=0), "batch_size must be"),
     (dict(batch_size=2.0), "batch_size must be"),
-    (dict(steps=0), "steps must be an integer >= 1"),
+    (dict(steps=0), "steps must be a positive integer"),
     (dict(w0=[0.0, 0.0, 0.0]), r"w0 must have shape \(d,\) = \(2,\)"),
 ])
 def test_gradient_descent_bad_inputs(data, kwargs, match):

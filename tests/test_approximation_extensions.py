@@ -30,7 +30,7 @@ def test_rate_exponent_formula():
     assert harmonic_rate_exponent(0.25, 1.0) == 0.25
     assert harmonic_rate_exponent(1.0, 1.0) == 0.5
     assert harmonic_rate_exponent(4.0, 0.1) == 0.4
-    with pytest.raises(ValueError, match="slope must be positive"):
+    with pytest.raises(ValueError, match="slope must be a positive"):
         harmonic_rate_exponent(1.0, 0.0)
     with pytest.raises(ValueError, match="c must be"):
         harmonic_rate_exponent("1", 1.0)

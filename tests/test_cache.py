@@ -86,5 +86,11 @@ def test_processes_asking_at_once_build_once(tmp_path):
 
 
 def test_arguments_are_checked(tmp_path):
-    with pytest.raises(TypeError, match="callables"):
+    with pytest.raises(TypeError, match="load must be a callable"):
         cached(tmp_path / "x", None, lambda: 1)
+    with pytest.raises(TypeError, match="build must be a callable"):
+        cached(tmp_path / "x", lambda p: 1, "build")
+    with pytest.raises(TypeError, match="rebuild must be True or False"):
+        cached(tmp_path / "x", lambda p: 1, lambda: 1, rebuild="no")
+    with pytest.raises(TypeError, match="path must be a str or pathlib.Path"):
+        cached(None, lambda p: 1, lambda: 1)

@@ -721,7 +721,7 @@ def test_margin_functions_reject_bad_arguments(boosted_digits):
         next(model.staged_margins(X_train, y_train + 5))
     with pytest.raises(ValueError, match=r"\(0, 1/2\)"):
         adaboost_margin_bound([0.2, 0.6])
-    with pytest.raises(ValueError, match="1-D"):
+    with pytest.raises(ValueError, match="errors must hold at least 1 value"):
         adaboost_margin_bound([])
     with pytest.raises(ValueError, match="theta"):
         adaboost_margin_bound([0.2], theta=1.5)

@@ -323,7 +323,7 @@ def test_other_bad_arguments_are_refused(world):
     with pytest.raises(ValueError, match="start_action"):
         sampler.episode(uniform_policy(25, 5), 5, np.random.default_rng(0), start_state=0,
                         start_action=5)
-    with pytest.raises(ValueError, match="start actions"):
+    with pytest.raises(ValueError, match="start_actions"):
         sampler.batch(uniform_policy(25, 5), 5, np.random.default_rng(0), [0, 1], [0])
 
 

@@ -16,6 +16,8 @@ module                     chapter
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
 ``mlbook.plotting``        every chapter: one figure style
 ``mlbook.progress``        every long loop: tqdm bars that ``TQDM_DISABLE=1`` switches off
+``mlbook.checks``          every public function: argument checks, one rule for bool, NaN
+                           and ``seed=None`` (fresh entropy)
 =========================  ==========================================================
 """
 

@@ -40,7 +40,6 @@ programming algorithms", *Neural Computation* 6 (1994).
 
 from __future__ import annotations
 
-import math
 import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
+from .checks import check_array, check_bool, check_count, check_number, check_seed
 from .progress import tqdm
 
 __all__ = [
@@ -73,42 +73,28 @@ NoisyFunction = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 def _check_real(name: str, value: object, *, positive: bool = False,
                 nonnegative: bool = False) -> float:
     """A finite real number (``bool`` and strings refused), optionally > 0 or >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r} "
-                         f"of type {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive (> 0), got {value!r}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be non-negative (>= 0), got {value!r}")
-    return value
+    return check_number(name, value, minimum=0.0 if (positive or nonnegative) else None,
+                        exclusive_minimum=positive)
 
 
 def _check_count(name: str, value: object, *, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (``bool`` refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_count(name, value, minimum=minimum)
 
 
 def _rng(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """A Generator from a seed or a Generator. ``None`` means seed 0: every run is seeded."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
-        raise ValueError(f"rng must be a non-negative integer seed or a numpy Generator, "
-                         f"got {rng!r}")
-    return np.random.default_rng(int(rng))
+    """A Generator from ``rng``: a seed, a Generator, or ``None`` for fresh entropy
+    (:func:`mlbook.checks.check_seed`). The defaults are seed 0: every run is seeded."""
+    return check_seed("rng", rng)
+
+
+def _floats(name: str, value: object) -> np.ndarray:
+    """``value`` as a float array of finite numbers (any shape, possibly empty)."""
+    return check_array(name, value, min_size=0)
 
 
 def _iterations(steps: int, progress: bool | None, desc: str):
-    show = steps >= PROGRESS_MIN_STEPS if progress is None else bool(progress)
+    show = steps >= PROGRESS_MIN_STEPS if progress is None else check_bool("progress", progress)
     return tqdm(range(1, steps + 1), desc=desc, disable=not show, leave=False)
 
 
@@ -269,7 +255,7 @@ def incremental_mean(samples: ArrayLike, schedule: StepSize | None = None,
         Row ``k-1`` is ``w[k+1]``, the estimate after seeing ``k`` samples; the last row is
         the final estimate (the sample mean for ``1/k``).
     """
-    x = np.asarray(samples, dtype=float)
+    x = _floats("samples", samples)
     if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(f"samples must have at least one sample along axis 0, "
                          f"got shape {x.shape}")
@@ -277,7 +263,7 @@ def incremental_mean(samples: ArrayLike, schedule: StepSize | None = None,
         raise ValueError("samples must be finite (no NaN or inf)")
     schedule = Harmonic() if schedule is None else _check_schedule(schedule)
     a = schedule(np.arange(1, x.shape[0] + 1))          # (n,)
-    w = np.broadcast_to(np.asarray(w1, dtype=float), x.shape[1:]).copy()
+    w = np.broadcast_to(_floats("w1", w1), x.shape[1:]).copy()
     out = np.empty_like(x)
     for k in _iterations(x.shape[0], progress, "incremental mean"):
         w = w - a[k - 1] * (w - x[k - 1])                 # eq. (5.3)
@@ -306,7 +292,7 @@ def additive_noise(g: Callable[[np.ndarray], np.ndarray], noise_std: float) -> N
 
 
 def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, steps: int, *,
-                  paths: int = 1, rng: int | np.random.Generator | None = None,
+                  paths: int = 1, rng: int | np.random.Generator | None = 0,
                   progress: bool | None = None) -> np.ndarray:
     """The Robbins-Monro iteration (5.5) for a root of ``g(w) = 0``, on several paths at once.
 
@@ -330,7 +316,8 @@ def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, ste
     paths
         Number of independent sample paths run side by side, >= 1.
     rng
-        A seed or a ``numpy.random.Generator`` (``None`` means seed 0).
+        A seed or a ``numpy.random.Generator`` (default seed 0; ``None``: fresh entropy,
+        see :func:`mlbook.checks.check_seed`).
     progress
         Show a tqdm bar; ``None`` shows one for runs of at least
         :data:`PROGRESS_MIN_STEPS` steps.
@@ -345,7 +332,7 @@ def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, ste
     schedule = _check_schedule(schedule)
     steps = _check_count("steps", steps)
     paths = _check_count("paths", paths)
-    start = np.asarray(w0, dtype=float)
+    start = _floats("w0", w0)
     if start.ndim > 1 or not np.all(np.isfinite(start)):
         raise ValueError(f"w0 must be a finite scalar or a 1-d array, got shape {start.shape}")
     gen = _rng(rng)
@@ -386,8 +373,8 @@ def loglog_slope(k: ArrayLike, values: ArrayLike) -> float | np.ndarray:
     (positive), one slope per trailing index. A curve that falls like ``k**-r`` has slope
     ``-r``.
     """
-    k = np.asarray(k, dtype=float)
-    v = np.asarray(values, dtype=float)
+    k = _floats("k", k)
+    v = _floats("values", values)
     if k.ndim != 1 or k.size < 2 or np.any(k <= 0) or not np.all(np.isfinite(k)):
         raise ValueError(f"k must be a 1-d array of at least 2 positive numbers, got {k!r}")
     if v.shape[:1] != k.shape or np.any(~np.isfinite(v)) or np.any(v <= 0):
@@ -408,7 +395,7 @@ def polyak_ruppert_average(iterates: ArrayLike) -> np.ndarray:
     step ``a[k] = c/k**alpha``, ``1/2 < alpha < 1``, the average reaches the best constant
     of the ``1/k`` mean-square rate whatever ``c``.
     """
-    w = np.asarray(iterates, dtype=float)
+    w = _floats("iterates", iterates)
     if w.ndim == 0 or w.shape[0] == 0:
         raise ValueError(f"iterates must have at least one row along axis 0, got shape {w.shape}")
     counts = np.arange(1, w.shape[0] + 1).reshape((-1,) + (1,) * (w.ndim - 1))
@@ -418,8 +405,8 @@ def polyak_ruppert_average(iterates: ArrayLike) -> np.ndarray:
 # ---- least squares ---------------------------------------------------------------------------
 
 def _check_data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
+    X = _floats("X", X)
+    y = _floats("y", y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"X must be a non-empty 2-d array (n samples, d features), "
                          f"got shape {X.shape}")
@@ -432,14 +419,15 @@ def _check_data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_weights(W: ArrayLike, d: int) -> np.ndarray:
-    W = np.asarray(W, dtype=float)
+    W = _floats("W", W)
     if W.ndim == 0 or W.shape[-1] != d:
-        raise ValueError(f"weights must have shape (..., d) with d = {d}, got shape {W.shape}")
+        raise ValueError(f"W: weights must have shape (..., d) with d = {d}, "
+                         f"got shape {W.shape}")
     return W
 
 
 def make_least_squares(n: int = 200, w_true: ArrayLike = (1.0, 2.0), noise_std: float = 0.5,
-                       *, rng: int | np.random.Generator | None = None
+                       *, rng: int | np.random.Generator | None = 0
                        ) -> tuple[np.ndarray, np.ndarray]:
     """A seeded linear-regression data set ``y = X w_true + noise``.
 
@@ -447,7 +435,7 @@ def make_least_squares(n: int = 200, w_true: ArrayLike = (1.0, 2.0), noise_std: 
     ``[-1, 2]``. Returns ``X`` of shape ``(n, d)`` and ``y`` of shape ``(n,)`` with
     ``d = len(w_true)``; ``n >= d`` so that the least-squares solution is unique.
     """
-    w_true = np.asarray(w_true, dtype=float)
+    w_true = _floats("w_true", w_true)
     if w_true.ndim != 1 or w_true.size == 0 or not np.all(np.isfinite(w_true)):
         raise ValueError(f"w_true must be a finite 1-d array of d >= 1 weights, "
                          f"got {w_true!r}")
@@ -489,16 +477,24 @@ def least_squares_gradient(W: ArrayLike, X: ArrayLike, y: ArrayLike,
     """
     X, y = _check_data(X, y)
     W = _check_weights(W, X.shape[1])
+    if idx is not None:
+        idx = check_array("idx", idx, dtype=None, min_size=0)
+        if not np.issubdtype(idx.dtype, np.integer) or idx.shape[:-1] != W.shape[:-1] \
+                or idx.ndim == 0 or idx.shape[-1] == 0:
+            raise ValueError(f"idx must be an integer array of shape {W.shape[:-1]} + (m,) "
+                             f"with m >= 1, got shape {idx.shape} and dtype {idx.dtype}")
+        if idx.min() < 0 or idx.max() >= X.shape[0]:
+            raise ValueError(f"idx must index samples 0..{X.shape[0] - 1}")
+    return _gradient(W, X, y, idx)
+
+
+def _gradient(W: np.ndarray, X: np.ndarray, y: np.ndarray, idx: np.ndarray | None
+              ) -> np.ndarray:
+    """:func:`least_squares_gradient` on checked arrays (the descent loops' inner call, where
+    a diverging iterate may be infinite)."""
     if idx is None:
         residual = W @ X.T - y                             # (..., n)
         return residual @ X / X.shape[0]                   # (..., d)
-    idx = np.asarray(idx)
-    if not np.issubdtype(idx.dtype, np.integer) or idx.shape[:-1] != W.shape[:-1] \
-            or idx.ndim == 0 or idx.shape[-1] == 0:
-        raise ValueError(f"idx must be an integer array of shape {W.shape[:-1]} + (m,) "
-                         f"with m >= 1, got shape {idx.shape} and dtype {idx.dtype}")
-    if idx.min() < 0 or idx.max() >= X.shape[0]:
-        raise ValueError(f"idx must index samples 0..{X.shape[0] - 1}")
     Xb = X[idx]                                            # (..., m, d)
     residual = np.einsum("...md,...d->...m", Xb, W) - y[idx]   # (..., m)
     return np.einsum("...m,...md->...d", residual, Xb) / idx.shape[-1]
@@ -546,7 +542,7 @@ def descent_fraction(W: ArrayLike, X: ArrayLike, y: ArrayLike) -> np.ndarray:
 def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int, *,
                      batch_size: int | None = None, w0: ArrayLike | None = None,
                      paths: int = 1, replace: bool = True,
-                     rng: int | np.random.Generator | None = None,
+                     rng: int | np.random.Generator | None = 0,
                      progress: bool | None = None) -> np.ndarray:
     """Batch, mini-batch or stochastic gradient descent on least squares (5.11), eq. (5.13).
 
@@ -582,21 +578,22 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
             raise ValueError(f"batch_size must be None (the full batch) or an integer from 1 "
                              f"to the number of samples n = {n}, got {batch_size!r}")
         batch_size = int(batch_size)
-    start = np.zeros(d) if w0 is None else np.asarray(w0, dtype=float)
+    replace = check_bool("replace", replace)
+    start = np.zeros(d) if w0 is None else _floats("w0", w0)
     if start.shape != (d,):
         raise ValueError(f"w0 must have shape (d,) = ({d},), got shape {start.shape}")
 
     if batch_size is None:
         def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
-            return least_squares_gradient(W, X, y)
+            return _gradient(W, X, y, None)
     elif replace:
         def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
             idx = gen.integers(0, n, size=(W.shape[0], batch_size))   # (paths, m)
-            return least_squares_gradient(W, X, y, idx)
+            return _gradient(W, X, y, idx)
     else:
         def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
             idx = np.argsort(gen.random((W.shape[0], n)), axis=1)[:, :batch_size]
-            return least_squares_gradient(W, X, y, idx)
+            return _gradient(W, X, y, idx)
 
     return robbins_monro(noisy_gradient, start, schedule, steps, paths=paths, rng=rng,
                          progress=progress)
@@ -605,7 +602,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
 def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, steps: int, *,
                              batch_size: int | None, alpha: float = 0.75,
                              w0: ArrayLike | None = None, paths: int = 20,
-                             rng: int | np.random.Generator | None = None) -> np.ndarray:
+                             rng: int | np.random.Generator | None = 0) -> np.ndarray:
     """Final distance to ``w*`` of (5.13) with ``a[k] = c/k**alpha``, for every ``c`` at once.
 
     Runs ``paths`` independent paths of mini-batch descent (``batch_size=m``, indices drawn
@@ -616,7 +613,7 @@ def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, step
     """
     X, y = _check_data(X, y)
     n, d = X.shape
-    c = np.asarray(scales, dtype=float)
+    c = _floats("scales", scales)
     if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c <= 0):
         raise ValueError(f"scales must be a non-empty 1-d array of positive numbers, "
                          f"got {scales!r}")
@@ -628,7 +625,7 @@ def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, step
     steps = _check_count("steps", steps)
     paths = _check_count("paths", paths)
     alpha = _check_real("alpha", alpha, nonnegative=True)
-    start = np.zeros(d) if w0 is None else np.asarray(w0, dtype=float)
+    start = np.zeros(d) if w0 is None else _floats("w0", w0)
     if start.shape != (d,):
         raise ValueError(f"w0 must have shape (d,) = ({d},), got shape {start.shape}")
     gen = _rng(rng)
@@ -636,10 +633,10 @@ def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, step
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
             if batch_size is None:
-                grad = least_squares_gradient(W, X, y)
+                grad = _gradient(W, X, y, None)
             else:
                 idx = gen.integers(0, n, size=(c.size, paths, batch_size))
-                grad = least_squares_gradient(W, X, y, idx)
+                grad = _gradient(W, X, y, idx)
             W = W - (c / k ** alpha)[:, None, None] * grad              # eq. (5.13)
         err = np.linalg.norm(W - least_squares_solution(X, y), axis=-1)
     return np.where(np.isfinite(err), err, np.inf)
@@ -647,7 +644,7 @@ def final_errors_over_scales(X: ArrayLike, y: ArrayLike, scales: ArrayLike, step
 
 def tune_step_scale(X: ArrayLike, y: ArrayLike, scales: ArrayLike, budget: int, *,
                     batch_size: int | None, alpha: float = 0.75, w0: ArrayLike | None = None,
-                    paths: int = 20, rng: int | np.random.Generator | None = None
+                    paths: int = 20, rng: int | np.random.Generator | None = 0
                     ) -> tuple[float, np.ndarray]:
     """The scale ``c`` of ``a[k] = c/k**alpha`` that does best for one batch size and budget.
 
@@ -665,7 +662,7 @@ def tune_step_scale(X: ArrayLike, y: ArrayLike, scales: ArrayLike, budget: int, 
     steps = max(budget // int(m), 1)
     err = final_errors_over_scales(X, y, scales, steps, batch_size=batch_size, alpha=alpha,
                                    w0=w0, paths=paths, rng=rng).mean(axis=1)
-    return float(np.asarray(scales, dtype=float)[np.argmin(err)]), err
+    return float(_floats("scales", scales)[np.argmin(err)]), err
 
 
 def batch_gd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
@@ -692,7 +689,7 @@ def sgd(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int, **kwargs) ->
 
 def kiefer_wolfowitz(noisy_f: NoisyFunction, w0: ArrayLike, schedule: StepSize,
                      widths: StepSize, steps: int, *, paths: int = 1,
-                     rng: int | np.random.Generator | None = None,
+                     rng: int | np.random.Generator | None = 0,
                      progress: bool | None = None) -> np.ndarray:
     """The Kiefer-Wolfowitz iteration (5.15): minimise ``f`` from noisy values of ``f`` alone.
 
@@ -724,7 +721,7 @@ def kiefer_wolfowitz(noisy_f: NoisyFunction, w0: ArrayLike, schedule: StepSize,
                          f"c[k] of the finite differences), got {widths!r}")
     steps = _check_count("steps", steps)
     paths = _check_count("paths", paths)
-    start = np.asarray(w0, dtype=float)
+    start = _floats("w0", w0)
     if start.ndim > 1 or not np.all(np.isfinite(start)):
         raise ValueError(f"w0 must be a finite scalar or a 1-d array, got shape {start.shape}")
     gen = _rng(rng)
@@ -748,7 +745,7 @@ def kiefer_wolfowitz(noisy_f: NoisyFunction, w0: ArrayLike, schedule: StepSize,
 
 # ---- Dvoretzky-type processes: tabular TD(0) ---------------------------------------------------
 
-def random_mrp(n_states: int = 5, *, rng: int | np.random.Generator | None = None
+def random_mrp(n_states: int = 5, *, rng: int | np.random.Generator | None = 0
                ) -> tuple[np.ndarray, np.ndarray]:
     """A seeded Markov reward process: transition matrix ``P`` (S, S) and mean rewards ``r`` (S,).
 
@@ -763,8 +760,8 @@ def random_mrp(n_states: int = 5, *, rng: int | np.random.Generator | None = Non
 
 
 def _check_mrp(P: ArrayLike, r: ArrayLike, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
-    P = np.asarray(P, dtype=float)
-    r = np.asarray(r, dtype=float)
+    P = _floats("P", P)
+    r = _floats("r", r)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0 \
             or np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0):
         raise ValueError(f"P must be a square row-stochastic matrix, got shape {P.shape}")
@@ -784,7 +781,7 @@ def mrp_values(P: ArrayLike, r: ArrayLike, gamma: float) -> np.ndarray:
 
 def td0_evaluation(P: ArrayLike, r: ArrayLike, gamma: float, steps: int, *,
                    exponent: float = 0.75, reward_std: float = 0.5, paths: int = 1,
-                   rng: int | np.random.Generator | None = None
+                   rng: int | np.random.Generator | None = 0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tabular TD(0) along one long trajectory of a Markov reward process, eq. (5.17).
 

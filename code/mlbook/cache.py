@@ -27,6 +27,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from .checks import ArgumentTypeError, check_bool, check_callable
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -46,6 +48,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MLBOOK_CACHE") or "~/.cache/mlbook").expanduser()
 
 
+def _as_path(path: str | Path) -> Path:
+    if isinstance(path, (bool, bytes)) or not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got {path!r} "
+                                f"of type {type(path).__name__}")
+    return Path(path)
+
+
 @contextlib.contextmanager
 def cache_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock for the cached file ``path`` (on ``path`` + ``.lock``).
@@ -53,7 +62,7 @@ def cache_lock(path: str | Path) -> Iterator[None]:
     Processes that build the same file take turns; the lock is released when the block
     ends, also on an exception, and by the operating system if the process dies.
     """
-    path = Path(path)
+    path = _as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fcntl is None:
         yield
@@ -73,7 +82,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     A reader sees the old file or the whole new one, never half of one. On an exception the
     temporary file is removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    path = _as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".",
                                      suffix=".tmp", delete=False) as f:
@@ -106,9 +115,10 @@ def cached(path: str | Path, load: Callable[[Path], T], build: Callable[[], T], 
     process may have built it meanwhile), and only then builds. ``rebuild=True`` builds even
     when a readable file exists (under the lock).
     """
-    if not callable(load) or not callable(build):
-        raise TypeError("load and build must be callables")
-    path = Path(path)
+    check_callable("load", load, what="a callable path -> object")
+    check_callable("build", build, what="a callable () -> object that writes path")
+    rebuild = check_bool("rebuild", rebuild)
+    path = _as_path(path)
     if not rebuild:
         found = _load_if_readable(path, load)
         if found is not None:

@@ -53,6 +53,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+from .checks import (ArgumentTypeError, check_array, check_bool, check_callable, check_count,
+                     check_int, check_positive)
 from .progress import tqdm
 
 try:  # scikit-learn >= 1.6
@@ -83,6 +85,14 @@ __all__ = [
 def _template(estimator: Any, default: BaseEstimator) -> BaseEstimator:
     """An unfitted copy of ``estimator``, or of ``default`` when it is ``None``."""
     return clone(default if estimator is None else estimator)
+
+
+def _random_state(random_state) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state`` (``None``: numpy's global generator, an int: a
+    seed, a ``RandomState``: itself), with bools, negative numbers and floats refused by name."""
+    if random_state is not None and not isinstance(random_state, np.random.RandomState):
+        check_int("random_state", random_state, minimum=0, maximum=2**32 - 1)
+    return check_random_state(random_state)
 
 
 def _seed_params(estimator: BaseEstimator, rng: np.random.RandomState) -> None:
@@ -205,6 +215,7 @@ class BaggingClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "BaggingClassifier":
         """Fit ``n_estimators`` learners, each on its own bootstrap sample of ``(X, y)``."""
         self._validate_params()
+        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
         if self.oob_score and not self.bootstrap:
             raise ValueError("oob_score=True needs bootstrap=True: without replacement and "
                              "max_samples=1.0 no point is ever out of the bag")
@@ -214,7 +225,7 @@ class BaggingClassifier(ClassifierMixin, BaseEstimator):
         n_rows = max(1, int(round(self.max_samples * n_samples)))
         n_cols = max(1, int(round(self.max_features * n_features)))
         template = _template(self.estimator, DecisionTreeClassifier())
-        rng = check_random_state(self.random_state)
+        rng = _random_state(self.random_state)
 
         self.estimators_, self.estimators_samples_, self.estimators_features_ = [], [], []
         for _ in range(self.n_estimators):
@@ -343,6 +354,7 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "AdaBoostClassifier":
         """Run up to ``n_estimators`` rounds of SAMME on ``(X, y)``."""
         self._validate_params()
+        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
         X, y = validate_data(self, X, y)
         self.classes_, y_encoded = _encode_labels(self, y)
         K = len(self.classes_)
@@ -351,7 +363,7 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"AdaBoost reweights the training points, so its base estimator's fit must "
                 f"take sample_weight; {type(template).__name__}.fit does not")
-        rng = check_random_state(self.random_state)
+        rng = _random_state(self.random_state)
         n_samples = X.shape[0]
         w = np.full(n_samples, 1.0 / n_samples)                  # w_i = 1/n
         tiny = np.finfo(np.float64).eps
@@ -514,11 +526,9 @@ def adaboost_margin_bound(errors, theta: float = 0.0) -> np.ndarray:
         error 0 ends the fit with an arbitrary say, and one with error >= 1/2 is no weak
         learner), or ``theta`` is not in [0, 1).
     """
-    errors = np.asarray(errors, dtype=float)
-    if errors.ndim != 1 or errors.size == 0:
-        raise ValueError(f"errors must be a non-empty 1-D array, got shape {errors.shape}")
+    errors = check_array("errors", errors, ndim=1)
     if not np.all((errors > 0) & (errors < 0.5)):
-        raise ValueError(f"every error must lie in (0, 1/2), got values from "
+        raise ValueError(f"errors must each lie in (0, 1/2), got values from "
                          f"{errors.min():.3g} to {errors.max():.3g}")
     if not (isinstance(theta, numbers.Real) and 0 <= theta < 1):
         raise ValueError(f"theta must be a number in [0, 1), got {theta!r}")
@@ -573,7 +583,7 @@ class _GradientBoosting(BaseEstimator):
         """Fit all stages; ``y`` is numeric (0/1 for the classifier)."""
         n_samples = X.shape[0]
         template = _template(self.estimator, DecisionTreeRegressor(max_depth=3))
-        rng = check_random_state(self.random_state)
+        rng = _random_state(self.random_state)
         n_rows = max(1, int(round(self.subsample * n_samples)))
 
         self.init_ = self._init_raw(y)                            # F_0
@@ -669,6 +679,7 @@ class GradientBoostingRegressor(RegressorMixin, _GradientBoosting):
     def fit(self, X, y) -> "GradientBoostingRegressor":
         """Fit ``n_estimators`` stages to ``(X, y)``, y real-valued."""
         self._validate_params()
+        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
         X, y = validate_data(self, X, y, y_numeric=True)
         self._boost(X, np.asarray(y, dtype=float))
         return self
@@ -720,6 +731,7 @@ class GradientBoostingClassifier(ClassifierMixin, _GradientBoosting):
     def fit(self, X, y) -> "GradientBoostingClassifier":
         """Fit ``n_estimators`` stages to ``(X, y)``, y with exactly two classes."""
         self._validate_params()
+        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
         X, y = validate_data(self, X, y)
         self.classes_, y_encoded = _encode_labels(self, y)
         if len(self.classes_) != 2:
@@ -1109,21 +1121,25 @@ def bias_variance_decomposition(
         "proba"/"label" for a regressor), or a classifier whose classes are not {0, 1}.
     """
     if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
-        raise ValueError(f"estimator must have fit and predict, got {type(estimator).__name__}")
-    if not isinstance(n_rounds, numbers.Integral) or n_rounds < 2:
+        raise ArgumentTypeError(f"estimator must have fit and predict, got "
+                                f"{type(estimator).__name__}")
+    check_callable("draw_training_set", draw_training_set,
+                   what="a callable RandomState -> (X, y)")
+    if isinstance(n_rounds, bool) or not isinstance(n_rounds, numbers.Integral) or n_rounds < 2:
         raise ValueError(f"n_rounds must be an integer >= 2 (a variance needs two fits), "
                          f"got {n_rounds!r}")
+    progress = check_bool("progress", progress)
     classifier = is_classifier(estimator)
     allowed = ("auto", "proba", "label") if classifier else ("auto",)
     if output not in allowed:
         raise ValueError(f"output must be one of {allowed} for a "
                          f"{'classifier' if classifier else 'regressor'}, got {output!r}")
-    X_test = np.asarray(X_test, dtype=float)
-    target = np.asarray(target, dtype=float)
+    X_test = check_array("X_test", X_test, ndim=2)
+    target = check_array("target", target)
     if X_test.ndim != 2 or target.shape != (X_test.shape[0],):
         raise ValueError(f"X_test must be 2-D and target 1-D of the same length, got shapes "
                          f"{X_test.shape} and {target.shape}")
-    rng = check_random_state(random_state)
+    rng = _random_state(random_state)
     top = np.iinfo(np.int32).max
     data_seeds, fit_seeds = rng.randint(top, size=n_rounds), rng.randint(top, size=n_rounds)
     predictions = np.empty((n_rounds, X_test.shape[0]))
@@ -1233,11 +1249,10 @@ def sine_boundary_proba(X: np.ndarray, sharpness: float = 3.0) -> np.ndarray:
     of x_2) sets how quickly the probability goes from 0 to 1 across it, so smaller means
     noisier labels.
     """
-    X = np.asarray(X, dtype=float)
+    X = check_array("X", X, ndim=2)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
-    if not np.isfinite(sharpness) or sharpness <= 0:
-        raise ValueError(f"sharpness must be a positive number, got {sharpness!r}")
+    sharpness = check_positive("sharpness", sharpness)
     return expit(sharpness * (X[:, 1] - np.sin(X[:, 0])))
 
 
@@ -1246,9 +1261,8 @@ def make_sine_boundary(n_samples: int = 200, *, sharpness: float = 3.0,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_samples`` points uniformly on [-3, 3] x [-2, 2] with labels
     y ~ Bernoulli(:func:`sine_boundary_proba`); returns X (n, 2) and y (n,) in {0, 1}."""
-    if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    rng = check_random_state(random_state)
+    n_samples = check_count("n_samples", n_samples)
+    rng = _random_state(random_state)
     X = np.column_stack([rng.uniform(-3, 3, n_samples), rng.uniform(-2, 2, n_samples)])
     y = (rng.uniform(size=n_samples) < sine_boundary_proba(X, sharpness)).astype(int)
     return X, y

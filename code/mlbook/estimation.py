@@ -36,6 +36,9 @@ from typing import Callable
 import numpy as np
 from scipy import special, stats
 
+from .checks import (check_array, check_callable, check_count, check_instance, check_int,
+                     check_number, check_positive, check_probability, check_seed)
+
 __all__ = [
     "Beta", "Normal", "bernoulli_fisher_information", "bernoulli_log_likelihood",
     "bernoulli_mle", "beta_bernoulli_posterior", "credible_interval", "exponential_fisher_information",
@@ -50,34 +53,28 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 def _as_sample(x, name: str = "x") -> np.ndarray:
     """A non-empty 1-D float array of finite values."""
-    arr = np.asarray(x, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sample, got an array of shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: estimation needs at least one observation")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return check_array(name, x, ndim=1)
 
 
-def _as_flips(x) -> np.ndarray:
+def _as_flips(x, name: str = "x") -> np.ndarray:
     """A non-empty sample of coin flips, each 0 (tails) or 1 (heads)."""
-    arr = _as_sample(x, "flips")
+    arr = _as_sample(x, name)
     if not np.all((arr == 0) | (arr == 1)):
-        raise ValueError("flips must be 0 (tails) or 1 (heads); got other values")
+        raise ValueError(f"{name} (the flips) must be 0 (tails) or 1 (heads); got other values")
     return arr
 
 
 def _positive(value: float, name: str) -> float:
-    if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return check_positive(name, value)
 
 
 def _probability(p: float, name: str = "p") -> float:
-    if not (isinstance(p, (int, float, np.number)) and 0.0 <= p <= 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
+    return check_probability(name, p)
+
+
+def _thetas(theta, name: str = "theta") -> np.ndarray:
+    """A scalar or array (any shape) of finite numbers."""
+    return check_array(name, theta)
 
 
 # --------------------------------------------------------------------------------------
@@ -86,9 +83,8 @@ def _probability(p: float, name: str = "p") -> float:
 def flip_coins(p: float, n: int, seed: int | None = 0) -> np.ndarray:
     """``n`` flips of a coin with bias ``p`` (probability of heads), as 0/1 floats."""
     p = _probability(p)
-    if not (isinstance(n, (int, np.integer)) and n >= 0):
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    rng = np.random.default_rng(seed)
+    n = check_count("n", n, minimum=0)
+    rng = check_seed("seed", seed)
     return (rng.random(int(n)) < p).astype(float)
 
 
@@ -102,7 +98,7 @@ def bernoulli_log_likelihood(theta, x) -> np.ndarray:
     ``-inf`` where a flip observed has probability 0.
     """
     x = _as_flips(x)
-    theta = np.asarray(theta, dtype=float)
+    theta = _thetas(theta)
     if np.any((theta < 0) | (theta > 1)):
         raise ValueError("theta must lie in [0, 1]")
     k, n = x.sum(), x.size
@@ -136,7 +132,7 @@ def exponential_mle(x):
     x: shape (n,) gives a float; shape (R, n) (R samples of size n, one per row) gives an
     array of shape (R,). Every value must be positive.
     """
-    arr = np.asarray(x, dtype=float)
+    arr = check_array("x", x, min_size=0, finite=False)
     if arr.ndim not in (1, 2) or arr.shape[-1] == 0:
         raise ValueError(f"x must have shape (n,) or (R, n) with n >= 1, got {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -155,8 +151,8 @@ def bernoulli_fisher_information(theta):
     information of ``n`` flips is ``n`` times this, and its inverse ``theta (1 - theta) / n``
     is both the Cramer-Rao bound (1.8) and the exact variance of ``k / n``.
     """
-    theta = np.asarray(theta, dtype=float)
-    if np.any(~np.isfinite(theta)) or np.any((theta <= 0) | (theta >= 1)):
+    theta = _thetas(theta)
+    if np.any((theta <= 0) | (theta >= 1)):
         raise ValueError("theta must lie strictly between 0 and 1 (the information is "
                          "infinite at the edges)")
     info = 1.0 / (theta * (1.0 - theta))
@@ -168,7 +164,7 @@ def exponential_fisher_information(rate):
 
     ``rate``: positive scalar or array; returns the same shape.
     """
-    rate = np.asarray(rate, dtype=float)
+    rate = _thetas(rate, "rate")
     if np.any(~np.isfinite(rate)) or np.any(rate <= 0):
         raise ValueError("rate must be positive and finite")
     info = 1.0 / rate ** 2
@@ -221,12 +217,12 @@ class Beta:
 
     def pdf(self, theta) -> np.ndarray:
         """Density at ``theta`` (array in [0, 1])."""
+        theta = check_array("theta", theta, minimum=0.0, maximum=1.0)
         return stats.beta(self.a, self.b).pdf(theta)
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Central credible interval holding probability ``level``."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        level = _level(level)
         lo, hi = stats.beta(self.a, self.b).interval(level)
         return float(lo), float(hi)
 
@@ -247,8 +243,7 @@ def beta_bernoulli_posterior(prior: Beta, x=None, *, heads: int | None = None,
     ``Beta(a + k, b + n - k)``. Either pass the flips ``x`` (a non-empty 0/1 sample) or the
     counts ``heads`` and ``n`` (``n = 0`` returns the prior).
     """
-    if not isinstance(prior, Beta):
-        raise ValueError(f"prior must be a Beta, got {type(prior).__name__}")
+    check_instance("prior", prior, Beta)
     if x is not None:
         if heads is not None or n is not None:
             raise ValueError("give either the flips x or the counts (heads, n), not both")
@@ -256,10 +251,8 @@ def beta_bernoulli_posterior(prior: Beta, x=None, *, heads: int | None = None,
         heads, n = int(x.sum()), x.size
     elif heads is None or n is None:
         raise ValueError("give the flips x, or both heads and n")
-    if not (isinstance(n, (int, np.integer)) and n >= 0):
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    if not (isinstance(heads, (int, np.integer)) and 0 <= heads <= n):
-        raise ValueError(f"heads must be an integer between 0 and n = {n}, got {heads!r}")
+    n = check_count("n", n, minimum=0)
+    heads = _heads(heads, n)
     return Beta(prior.a + heads, prior.b + n - heads)
 
 
@@ -269,10 +262,8 @@ def prior_weight(prior: Beta, n: int) -> float:
     ``E[theta | x] = w * a / (a + b) + (1 - w) * k / n`` with ``w = (a + b) / (a + b + n)``:
     the prior counts as ``a + b`` flips, and its weight fades like ``1 / n``.
     """
-    if not isinstance(prior, Beta):
-        raise ValueError(f"prior must be a Beta, got {type(prior).__name__}")
-    if not (isinstance(n, (int, np.integer)) and n >= 0):
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    check_instance("prior", prior, Beta)
+    n = check_count("n", n, minimum=0)
     return (prior.a + prior.b) / (prior.a + prior.b + n)
 
 
@@ -280,17 +271,19 @@ def prior_weight(prior: Beta, n: int) -> float:
 # Intervals: confidence (frequentist) and credible (Bayesian)
 # --------------------------------------------------------------------------------------
 def _counts(heads, n) -> tuple[int, int]:
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not (isinstance(heads, (int, np.integer)) and 0 <= heads <= n):
-        raise ValueError(f"heads must be an integer between 0 and n = {n}, got {heads!r}")
-    return int(heads), int(n)
+    n = check_count("n", n, minimum=1)
+    return _heads(heads, n), n
+
+
+def _heads(heads, n: int) -> int:
+    heads = check_int("heads", heads, minimum=0)
+    if heads > n:
+        raise ValueError(f"heads must be an integer from 0 to n = {n}, got {heads!r}")
+    return heads
 
 
 def _level(level: float) -> float:
-    if not (isinstance(level, (int, float, np.number)) and 0 < level < 1):
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    return float(level)
+    return check_probability("level", level, open_low=True, open_high=True)
 
 
 def wald_interval(heads: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -326,12 +319,10 @@ def interval_coverage(interval: Callable[[int, int], tuple[float, float]], n: in
 
     theta: scalar or array of shape (T,) in [0, 1]; returns the same shape.
     """
-    if not callable(interval):
-        raise TypeError(f"interval must be a callable (heads, n) -> (low, high), got {interval!r}")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    theta = np.asarray(theta, dtype=float)
-    if np.any(~np.isfinite(theta)) or np.any((theta < 0) | (theta > 1)):
+    check_callable("interval", interval, what="a callable (heads, n) -> (low, high)")
+    n = check_count("n", n, minimum=1)
+    theta = _thetas(theta)
+    if np.any((theta < 0) | (theta > 1)):
         raise ValueError("theta must lie in [0, 1]")
     bounds = np.array([interval(k, int(n)) for k in range(int(n) + 1)], dtype=float)  # (n+1, 2)
     ks = np.arange(int(n) + 1)
@@ -353,8 +344,7 @@ class Normal:
     var: float
 
     def __post_init__(self):
-        if not math.isfinite(self.mean):
-            raise ValueError(f"mean must be finite, got {self.mean!r}")
+        check_number("mean", self.mean)
         _positive(self.var, "var (a variance)")
 
     @property
@@ -362,6 +352,7 @@ class Normal:
         return math.sqrt(self.var)
 
     def pdf(self, x) -> np.ndarray:
+        x = check_array("x", x)
         return stats.norm(self.mean, self.std).pdf(x)
 
 
@@ -372,8 +363,7 @@ def gaussian_posterior(prior: Normal, x, noise_var: float) -> Normal:
     precisions add, ``1/tau_n^2 = 1/tau_0^2 + n/sigma^2``, and the posterior mean is the
     precision-weighted average ``tau_n^2 (mu_0/tau_0^2 + sum(x)/sigma^2)``.
     """
-    if not isinstance(prior, Normal):
-        raise ValueError(f"prior must be a Normal, got {type(prior).__name__}")
+    check_instance("prior", prior, Normal)
     x = _as_sample(x)
     noise_var = _positive(noise_var, "noise_var (the known variance of the data)")
     precision = 1.0 / prior.var + x.size / noise_var
@@ -387,8 +377,7 @@ def gaussian_predictive(posterior: Normal, noise_var: float) -> Normal:
     The spread has two parts: the noise of one observation and our remaining uncertainty
     about the mean.
     """
-    if not isinstance(posterior, Normal):
-        raise ValueError(f"posterior must be a Normal, got {type(posterior).__name__}")
+    check_instance("posterior", posterior, Normal)
     noise_var = _positive(noise_var, "noise_var (the known variance of the data)")
     return Normal(posterior.mean, posterior.var + noise_var)
 
@@ -404,9 +393,7 @@ def _unit_inputs(x) -> np.ndarray:
 
 
 def _degree(degree) -> int:
-    if not (isinstance(degree, (int, np.integer)) and degree >= 0):
-        raise ValueError(f"degree must be a non-negative integer, got {degree!r}")
-    return int(degree)
+    return check_count("degree", degree, minimum=0)
 
 
 def monomial_features(x, degree: int = 9) -> np.ndarray:
@@ -437,10 +424,8 @@ def map_linear_regression(X, y, noise_var: float, prior_var: float) -> np.ndarra
 
     X: shape (n, d); y: shape (n,); returns w: shape (d,).
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (n, d), got shape {X.shape}")
+    X = check_array("X", X, ndim=2)
+    y = check_array("y", y)
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     alpha = _positive(noise_var, "noise_var") / _positive(prior_var, "prior_var")
@@ -460,7 +445,9 @@ def grid_posterior(log_likelihood: Callable[[np.ndarray], np.ndarray],
     same shape; the result integrates to 1 over the grid (trapezoid rule). It makes no
     conjugacy assumption, which is what makes it a check on the closed forms.
     """
-    grid = np.asarray(grid, dtype=float)
+    check_callable("log_likelihood", log_likelihood, what="a callable grid -> log-densities")
+    check_callable("log_prior", log_prior, what="a callable grid -> log-densities")
+    grid = check_array("grid", grid, min_size=0)
     if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0):
         raise ValueError("grid must be a 1-D increasing array of at least 3 points")
     log_post = np.asarray(log_likelihood(grid), float) + np.asarray(log_prior(grid), float)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import matplotlib as mpl
 
+__all__ = ["BOOK_STYLE", "COLORS", "use_book_style"]
+
 #: Colours with a fixed meaning across the book (colour-blind safe, Okabe-Ito palette).
 COLORS = {
     "truth": "#000000",

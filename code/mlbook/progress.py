@@ -14,6 +14,8 @@ from typing import Any
 
 from tqdm.auto import tqdm as _tqdm
 
+from .checks import check_bool
+
 __all__ = ["tqdm", "bars_disabled"]
 
 
@@ -23,5 +25,10 @@ def bars_disabled() -> bool:
 
 
 def tqdm(*args: Any, disable: bool | None = False, **kwargs: Any) -> _tqdm:
-    """``tqdm.auto.tqdm(*args, **kwargs)``, disabled when asked or when ``TQDM_DISABLE`` is set."""
+    """``tqdm.auto.tqdm(*args, **kwargs)``, disabled when asked or when ``TQDM_DISABLE`` is set.
+
+    ``disable``: True, False, or None (tqdm's: off when the output is not a terminal).
+    """
+    if disable is not None:
+        check_bool("disable", disable)
     return _tqdm(*args, disable=True if bars_disabled() else disable, **kwargs)

@@ -40,6 +40,9 @@ from typing import Any, Callable, Iterable, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from .checks import (ArgumentTypeError, check_callable, check_count, check_instance, check_int,
+                     check_number)
+
 __all__ = ["Control", "Explorer", "choice", "explore", "slider", "MAX_FRAMES", "MAX_BYTES"]
 
 #: Most frames one widget may render (the product of its controls' sizes).
@@ -65,6 +68,17 @@ class Control:
     label: str | None = None
     fmt: str = "{:g}"
 
+    def __post_init__(self):
+        if not isinstance(self.values, tuple):
+            raise ArgumentTypeError(f"values must be a non-empty tuple of the control's values, "
+                                    f"got {self.values!r}")
+        if not self.values:
+            raise ValueError("values must hold at least one value, got an empty tuple")
+        if self.default not in self.values:
+            raise ValueError(f"default {self.default!r} is not one of the control's values "
+                             f"{list(self.values)}")
+        _check_label_fmt(self.label, self.fmt)
+
     def format(self, value: Any) -> str:
         """The text shown for ``value`` next to the slider."""
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -89,11 +103,16 @@ def slider(start: float, stop: float, step: float, *, default: float | None = No
     from ``stop``, or non-finite bounds.
     """
     for what, x in (("start", start), ("stop", stop), ("step", step)):
-        if not isinstance(x, numbers.Real) or not math.isfinite(x):
-            raise ValueError(f"slider {what} must be a finite number, got {x!r}")
+        check_number(what, x)
+    _check_label_fmt(label, fmt)
     if step == 0:
         raise ValueError("slider step must be non-zero, got 0")
-    n = math.floor((stop - start) / step + 1e-9) + 1
+    span = (stop - start) / step
+    if not math.isfinite(span) or span > MAX_FRAMES:   # before building a huge grid
+        raise ValueError(
+            f"slider step {step!r} is too small: from {start} to {stop} it gives more than "
+            f"{MAX_FRAMES} values (MAX_FRAMES), more frames than a widget may render")
+    n = math.floor(span + 1e-9) + 1
     if n < 1:
         raise ValueError(
             f"slider range is empty: from {start} to {stop} in steps of {step} "
@@ -108,10 +127,20 @@ def slider(start: float, stop: float, step: float, *, default: float | None = No
 def choice(values: Iterable, *, default: Any = None, label: str | None = None,
            fmt: str = "{:g}") -> Control:
     """A control over an explicit list of values (numbers or strings), in the given order."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ArgumentTypeError(f"values must be a list of the control's values, got "
+                                f"{values!r}")
     values = tuple(values)
     if not values:
-        raise ValueError("choice needs at least one value, got an empty list")
+        raise ValueError("choice needs at least one value: values is empty")
+    _check_label_fmt(label, fmt)
     return _with_default(values, default, label, fmt)
+
+
+def _check_label_fmt(label: Any, fmt: Any) -> None:
+    if label is not None:
+        check_instance("label", label, str, what="a string or None")
+    check_instance("fmt", fmt, str, what='a format string such as "{:g}"')
 
 
 def _with_default(values: tuple, default: Any, label: str | None, fmt: str) -> Control:
@@ -148,6 +177,14 @@ class Explorer:
 
     def __init__(self, draw: Callable[..., Figure], controls: dict[str, Control], *,
                  dpi: int = 80, max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES):
+        check_callable("draw", draw, what="a callable draw(**values) -> Figure")
+        if not isinstance(controls, dict) or not all(
+                isinstance(c, Control) for c in controls.values()):
+            raise ArgumentTypeError(f"controls must be a dict of name -> Control (from slider "
+                                    f"or choice), got {controls!r:.80}")
+        check_int("dpi", dpi, minimum=20, maximum=300)
+        max_frames = check_count("max_frames", max_frames)
+        max_bytes = check_count("max_bytes", max_bytes)
         self.draw = draw
         self.controls = controls
         self.dpi = dpi
@@ -293,8 +330,7 @@ def explore(draw: Callable[..., Figure], /, *, dpi: int = 80, **controls: Any) -
         raise TypeError(f"draw must be callable, got {type(draw).__name__}")
     if not controls:
         raise ValueError("explore needs at least one control, e.g. explore(draw, a=(0, 1, 0.1))")
-    if not isinstance(dpi, int) or not 20 <= dpi <= 300:
-        raise ValueError(f"dpi must be an integer between 20 and 300, got {dpi!r}")
+    check_int("dpi", dpi, minimum=20, maximum=300)
     parsed = {name: _as_control(name, spec) for name, spec in controls.items()}
     return Explorer(draw, parsed, dpi=dpi)
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import ArgumentTypeError, check_array, check_seed
+
 __all__ = ["BlackjackEpisodes", "BlackjackValues", "CARD_PROBS", "OBS_SHAPE", "STICK", "HIT",
            "evaluate_blackjack_policy", "play_blackjack", "stick_on_policy"]
 
@@ -65,13 +67,13 @@ def stick_on_policy(threshold: int = 20) -> np.ndarray:
     return hit
 
 
-def _check_hit_prob(hit_prob: Any) -> np.ndarray:
-    hit = np.asarray(hit_prob, dtype=float)
+def _check_hit_prob(hit_prob: Any, name: str = "hit_prob") -> np.ndarray:
+    hit = check_array(name, hit_prob, min_size=0, finite=False)
     if hit.shape != OBS_SHAPE:
-        raise ValueError(f"hit_prob must have shape {OBS_SHAPE} (player sum, dealer card, "
+        raise ValueError(f"{name} must have shape {OBS_SHAPE} (player sum, dealer card, "
                          f"usable ace), got {hit.shape}")
     if not np.all((hit >= 0) & (hit <= 1)):
-        raise ValueError("hit_prob must hold probabilities in [0, 1]")
+        raise ValueError(f"{name} must hold probabilities in [0, 1]")
     return hit
 
 
@@ -289,8 +291,8 @@ class BlackjackEpisodes:
         """Importance-sampling ratio of each whole game, ``(n_episodes,)``: the product
         over its steps of ``pi(A_t | S_t) / b(A_t | S_t)`` for target and behaviour
         policies given as hit probabilities (shape ``OBS_SHAPE``)."""
-        t = _check_hit_prob(target_hit).ravel()[self.states]
-        b = _check_hit_prob(behavior_hit).ravel()[self.states]
+        t = _check_hit_prob(target_hit, "target_hit").ravel()[self.states]
+        b = _check_hit_prob(behavior_hit, "behavior_hit").ravel()[self.states]
         hit = self.actions == HIT
         pt, pb = np.where(hit, t, 1 - t), np.where(hit, b, 1 - b)
         if np.any(pb == 0):
@@ -332,6 +334,9 @@ def play_blackjack(n_episodes: int, hit_prob: np.ndarray, *, seed: int = 0,
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     hit = _check_hit_prob(hit_prob)
+    if env is not None and not (hasattr(env, "reset") and hasattr(env, "step")):
+        raise ArgumentTypeError(f"env must be None (a fresh Blackjack-v1) or a Gymnasium "
+                                f"Blackjack environment, got {type(env).__name__}")
     if env is None:
         import gymnasium
         env = gymnasium.make("Blackjack-v1")
@@ -346,7 +351,7 @@ def play_blackjack(n_episodes: int, hit_prob: np.ndarray, *, seed: int = 0,
             raise ValueError(f"start must hold at least two player cards and a dealer card, "
                              f"each from 1 (ace) to 10, not bust; got {start!r}")
         start_obs = _player_obs(sum(cards), 1 in cards)
-    rng = np.random.default_rng(seed)
+    rng = check_seed("seed", seed)      # None: fresh entropy (mlbook.checks)
     env_seed = int(rng.integers(2**31))
     hit_list = hit.tolist()
     states, actions, episode = [], [], []

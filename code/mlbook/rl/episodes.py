@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import (ArgumentTypeError, check_array, check_index, check_instance, check_int,
+                      check_seed)
+
 from .mdp import check_policy
 
 __all__ = ["Episode", "discounted_return", "discounted_returns", "sample_episode"]
@@ -59,7 +62,7 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     (``G_T = 0``), so ``G_t`` is the truncated return. One backward pass, ``O(T)``.
     """
     gamma = _check_gamma_episodic(gamma)
-    r = np.asarray(rewards, dtype=float)
+    r = check_array("rewards", rewards, min_size=0)
     if r.ndim != 1:
         raise ValueError(f"rewards must be a 1-D sequence R_1, ..., R_T, got shape {r.shape}")
     g = np.empty_like(r)
@@ -100,7 +103,8 @@ def sample_episode(env, policy: np.ndarray, n_steps: int, *, seed: int | None = 
         truncates it.
     seed
         Seeds both ``env.reset`` and the generator that samples actions, so the same seed
-        gives the same episode. Ignored for the actions when ``rng`` is given.
+        gives the same episode. Ignored for the actions when ``rng`` is given. ``None``
+        (the default): fresh entropy, not reproducible (:func:`mlbook.checks.check_seed`).
     start_state
         Start there (passed as ``reset(options={"start": start_state})``, which
         :class:`~mlbook.rl.gridworld.GridWorld` understands).
@@ -109,19 +113,24 @@ def sample_episode(env, policy: np.ndarray, n_steps: int, *, seed: int | None = 
     rng
         A generator for the actions, to draw many episodes from one stream.
     """
-    n_s, n_a = getattr(env.observation_space, "n", None), getattr(env.action_space, "n", None)
+    n_s = getattr(getattr(env, "observation_space", None), "n", None)
+    n_a = getattr(getattr(env, "action_space", None), "n", None)
     if n_s is None or n_a is None:
-        raise ValueError("sample_episode needs an environment with Discrete observation and "
+        raise ArgumentTypeError("env: sample_episode needs an environment with Discrete observation and "
                          "action spaces")
     pi = check_policy(policy, int(n_s), int(n_a))
     if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if start_action is not None and not (
-            isinstance(start_action, numbers.Integral) and 0 <= start_action < n_a):
-        raise ValueError(f"start_action must be an action index from 0 to {n_a - 1}, "
-                         f"got {start_action!r}")
+    if start_action is not None:
+        check_index("start_action", start_action, int(n_a), what="action")
+    if start_state is not None and not isinstance(start_state, (tuple, list)):
+        check_index("start_state", start_state, int(n_s), what="state")
+    if seed is not None:
+        check_int("seed", seed, minimum=0)
     if rng is None:
-        rng = np.random.default_rng(seed)
+        rng = check_seed("seed", seed)
+    else:
+        check_instance("rng", rng, np.random.Generator, what="a numpy Generator or None")
     options = None if start_state is None else {"start": start_state}
     s, _ = env.reset(seed=seed, options=options)
     cum = np.cumsum(pi, axis=1)

@@ -29,6 +29,8 @@ import numbers
 
 import numpy as np
 
+from ..checks import check_seed
+
 from .mdp import FiniteMDP
 
 __all__ = ["random_mdp", "sutton_barto_gridworld", "SUTTON_BARTO_RANDOM_VALUES",
@@ -109,9 +111,7 @@ def random_mdp(n_states: int, n_actions: int, gamma: float = 0.9, *, seed: int,
     if (isinstance(peakedness, bool) or not isinstance(peakedness, numbers.Real)
             or not 0 < peakedness < np.inf):
         raise ValueError(f"peakedness must be a positive finite number, got {peakedness!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(seed)
+    rng = check_seed("seed", seed)      # None: fresh entropy (mlbook.checks)
     P = rng.random((n_states, n_actions, n_states)) ** peakedness
     P[P.sum(axis=2) == 0] = 1.0           # a row of zeros (astronomically rare): make it uniform
     P /= P.sum(axis=2, keepdims=True)

@@ -46,6 +46,9 @@ from typing import Any, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
+
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_index, check_instance,
+                      check_int, check_positive)
 from gymnasium import spaces
 
 from .mdp import FiniteMDP, check_discount, check_policy
@@ -109,6 +112,9 @@ class GridWorld(gym.Env):
                  r_other: float = 0.0, gamma: float = 0.9, start: Cell | None = (0, 0),
                  max_episode_steps: int | None = None, render_mode: str | None = None):
         self.n_rows, self.n_cols = _check_size(size)
+        if isinstance(forbidden, str) or not hasattr(forbidden, "__iter__"):
+            raise ArgumentTypeError(f"forbidden must be a collection of (row, col) cells, "
+                                    f"got {type(forbidden).__name__}")
         self.forbidden: tuple[Cell, ...] = tuple(
             sorted({self._check_cell(c, "forbidden cell") for c in forbidden}))
         self.target: Cell = self._check_cell(target, "target")
@@ -185,23 +191,21 @@ class GridWorld(gym.Env):
                 f"rows go from 0 to {self.n_rows - 1}, columns from 0 to {self.n_cols - 1}")
         return int(row), int(col)
 
-    def _check_state(self, state: Any) -> int:
-        if (isinstance(state, bool) or not isinstance(state, numbers.Integral)
-                or not 0 <= state < self.n_states):
-            raise ValueError(
-                f"a state must be an integer from 0 to {self.n_states - 1}, got {state!r}")
-        return int(state)
+    def _check_state(self, state: Any, name: str = "state") -> int:
+        return check_index(name, state, self.n_states, what="state")
 
     # ---- the model: one function that both step() and to_mdp() use -------------------
     def transition(self, state: int, action: int) -> tuple[int, float]:
         """``(next_state, reward)`` of taking ``action`` in ``state`` (the rules above)."""
         return self._move(self._check_state(state), self._check_action(action))
 
-    def _check_action(self, action: Any) -> int:
+    def _check_action(self, action: Any, name: str = "action") -> int:
         if (isinstance(action, bool) or not isinstance(action, numbers.Integral)
                 or not 0 <= action < len(ACTIONS)):
-            raise ValueError(
-                f"an action must be an integer from 0 to {len(ACTIONS) - 1} "
+            error = ValueError if isinstance(action, numbers.Integral) and not isinstance(
+                action, bool) else ArgumentTypeError
+            raise error(
+                f"{name} must be an action index from 0 to {len(ACTIONS) - 1} "
                 f"({', '.join(ACTION_NAMES)}), got {action!r}")
         return int(action)
 
@@ -245,11 +249,15 @@ class GridWorld(gym.Env):
         otherwise the agent starts at ``start``, or in a uniformly random cell if
         ``start`` is ``None``.
         """
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
+        if options is not None:
+            check_instance("options", options, dict, what='a dict such as {"start": 0}')
         super().reset(seed=seed)
         start = (options or {}).get("start")
         if start is not None:
             self._state = (self.state_of(start) if isinstance(start, (tuple, list))
-                           else self._check_state(start))
+                           else self._check_state(start, "start"))
         elif self.start is not None:
             self._state = self.state_of(self.start)
         else:
@@ -322,6 +330,10 @@ def policy_from_arrows(world: GridWorld, rows: Sequence[str]) -> np.ndarray:
     ``(S, 5)`` policy. Raises ``ValueError`` if the text does not match the board's shape or
     holds another character.
     """
+    check_instance("world", world, GridWorld)
+    if isinstance(rows, str) or not isinstance(rows, (list, tuple)):
+        raise ArgumentTypeError(f"rows must be a list of strings, one per row of the board, "
+                                f"got {type(rows).__name__}")
     cleaned = ["".join(str(r).split()) for r in rows]
     if len(cleaned) != world.n_rows or any(len(r) != world.n_cols for r in cleaned):
         raise ValueError(
@@ -370,10 +382,19 @@ def plot_gridworld(world: GridWorld, values: np.ndarray | None = None,
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Circle, FancyArrow
 
+    check_instance("world", world, GridWorld)
+    if title is not None:
+        check_instance("title", title, str, what="a string or None")
+    check_instance("value_fmt", value_fmt, str, what='a format string such as "{:.1f}"')
+    show_start = check_bool("show_start", show_start)
+    fontsize = check_positive("fontsize", fontsize)
+    if trajectory is not None:
+        trajectory = check_array("trajectory", trajectory, ndim=1, integer=True, min_size=0,
+                                 minimum=0, maximum=world.n_states - 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.7 * world.n_cols + 0.6, 0.7 * world.n_rows + 0.6))
     if values is not None:
-        values = np.asarray(values, dtype=float)
+        values = check_array("values", values, min_size=0, finite=False)  # NaN: no estimate
         if values.shape != (world.n_states,):
             raise ValueError(
                 f"values must have shape (S,) = ({world.n_states},), got {values.shape}")

@@ -35,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import check_array, check_count
+
 __all__ = ["FiniteMDP", "check_discount", "check_policy", "deterministic_policy",
            "uniform_policy", "ROW_SUM_ATOL"]
 
@@ -58,29 +60,32 @@ def check_discount(gamma: float) -> float:
     return gamma
 
 
-def check_policy(policy: np.ndarray, n_states: int, n_actions: int) -> np.ndarray:
+def check_policy(policy: np.ndarray, n_states: int, n_actions: int, *,
+                 name: str = "policy") -> np.ndarray:
     """Return ``policy`` as a float array of shape ``(S, A)`` whose rows are distributions.
 
     Raises ``ValueError`` for a wrong shape, a non-finite or negative entry, or a row that
     does not sum to 1 (within :data:`ROW_SUM_ATOL`), naming the first bad state.
     """
-    pi = np.asarray(policy, dtype=float)
+    n_states = check_count("n_states", n_states)
+    n_actions = check_count("n_actions", n_actions)
+    pi = check_array(name, policy, min_size=0, finite=False)
     if pi.shape != (n_states, n_actions):
         raise ValueError(
-            f"a policy must be an array of shape (S, A) = ({n_states}, {n_actions}) of "
+            f"{name}: a policy must be an array of shape (S, A) = ({n_states}, {n_actions}) of "
             f"action probabilities pi[s, a], got shape {pi.shape}")
     if not np.all(np.isfinite(pi)):
-        raise ValueError("a policy's probabilities must be finite numbers, got NaN or inf")
+        raise ValueError(f"{name}: a policy's probabilities must be finite numbers, got NaN or inf")
     if np.any(pi < 0):
         s, a = np.argwhere(pi < 0)[0]
         raise ValueError(
-            f"a policy's probabilities must be >= 0, got pi[{s}, {a}] = {pi[s, a]}")
+            f"{name}: a policy's probabilities must be >= 0, got pi[{s}, {a}] = {pi[s, a]}")
     sums = pi.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_ATOL)
     if bad.size:
         s = bad[0]
         raise ValueError(
-            f"each row of a policy must sum to 1 (a distribution over actions), but row "
+            f"{name}: each row of a policy must sum to 1 (a distribution over actions), but row "
             f"{s} sums to {sums[s]:.6g} ({bad.size} bad row(s) in all)")
     return pi
 
@@ -95,13 +100,13 @@ def uniform_policy(n_states: int, n_actions: int) -> np.ndarray:
 def deterministic_policy(actions: Sequence[int] | np.ndarray, n_actions: int) -> np.ndarray:
     """One-hot policy of shape ``(S, A)`` taking action ``actions[s]`` in state ``s``."""
     _check_count("n_actions", n_actions)
-    acts = np.asarray(actions)
+    acts = check_array("actions", actions, dtype=None, min_size=0)
     if acts.ndim != 1 or acts.size == 0 or not np.issubdtype(acts.dtype, np.integer):
         raise ValueError(
             f"actions must be a non-empty 1-D sequence of integer action indices, got {actions!r}")
     if acts.min() < 0 or acts.max() >= n_actions:
         raise ValueError(
-            f"action indices must lie in 0..{n_actions - 1}, got values from "
+            f"actions must hold action indices from 0 to {n_actions - 1}, got values from "
             f"{acts.min()} to {acts.max()}")
     pi = np.zeros((acts.size, n_actions))
     pi[np.arange(acts.size), acts] = 1.0
@@ -109,8 +114,7 @@ def deterministic_policy(actions: Sequence[int] | np.ndarray, n_actions: int) ->
 
 
 def _check_count(name: str, n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    check_count(name, n, minimum=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,8 +141,8 @@ class FiniteMDP:
     """Optional names of the actions, for printing (length ``A``)."""
 
     def __post_init__(self) -> None:
-        P = np.array(self.P, dtype=float)  # a copy
-        R = np.array(self.R, dtype=float)
+        P = check_array("P", self.P, min_size=0, finite=False).copy()  # a copy
+        R = check_array("R", self.R, min_size=0, finite=False).copy()
         if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
             raise ValueError(
                 "P must have shape (S, A, S) with S, A >= 1 (P[s, a, s'] = p(s'|s, a)), "
@@ -205,10 +209,10 @@ class FiniteMDP:
         With ``v = v_pi`` this gives the action values of ``pi`` (eq. (3.7));
         with any ``v`` it is the one-step look-ahead that value iteration maximises.
         """
-        v = np.asarray(v, dtype=float)
+        v = check_array("v", v, min_size=0)
         if v.shape != (self.n_states,):
             raise ValueError(
-                f"a value vector must have shape (S,) = ({self.n_states},), got {v.shape}")
+                f"v (a value vector) must have shape (S,) = ({self.n_states},), got {v.shape}")
         return self.R + self.gamma * (self.P @ v)
 
     def with_gamma(self, gamma: float) -> "FiniteMDP":

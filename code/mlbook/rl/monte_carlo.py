@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
+                      check_index, check_instance, check_int, check_number, check_seed)
 from ..progress import tqdm
 
 from .episodes import discounted_return, discounted_returns, sample_episode
@@ -141,9 +143,7 @@ class MCResult:
 
 # ---- argument checks ----------------------------------------------------------------------
 def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_count(name, value, minimum=minimum)
 
 
 def _check_epsilon(epsilon: Any) -> float:
@@ -155,9 +155,7 @@ def _check_epsilon(epsilon: Any) -> float:
 
 
 def _check_visit(visit: Any) -> str:
-    if visit not in ("first", "every"):
-        raise ValueError(f"visit must be 'first' or 'every', got {visit!r}")
-    return visit
+    return check_choice("visit", visit, ("first", "every"))
 
 
 def _check_step_size(step_size: Any) -> float | None:
@@ -171,23 +169,31 @@ def _check_step_size(step_size: Any) -> float | None:
 
 
 def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, "
-                         f"got {seed!r}")
-    return np.random.default_rng(int(seed))
+    # a seed, a Generator, or None for fresh entropy: mlbook.checks.check_seed
+    return check_seed("seed", seed)
+
+
+def _check_env(env: Any) -> tuple[int, int]:
+    """``(S, A)`` of an environment with Discrete observation and action spaces."""
+    n_s = getattr(getattr(env, "observation_space", None), "n", None)
+    n_a = getattr(getattr(env, "action_space", None), "n", None)
+    if n_s is None or n_a is None:
+        raise ArgumentTypeError(
+            "env must be a Gymnasium environment with Discrete observation and action "
+            "spaces (a tabular problem, such as GridWorld), got "
+            f"{type(env).__name__}" + (f" with {env.observation_space} and {env.action_space}"
+                                       if hasattr(env, "observation_space") else ""))
+    return int(n_s), int(n_a)
 
 
 def _gamma(env, gamma: Any) -> float:
+    _check_env(env)
     if gamma is None:
         gamma = getattr(getattr(env, "unwrapped", env), "gamma", None)
         if gamma is None:
             raise ValueError("this environment has no discount of its own: pass gamma, "
                              "a number in [0, 1]")
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 <= gamma <= 1:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    return float(gamma)
+    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)
 
 
 def _record_every(record_every: Any, n_episodes: int) -> int:
@@ -197,7 +203,7 @@ def _record_every(record_every: Any, n_episodes: int) -> int:
 
 
 def _show_progress(progress: bool | None, n_steps: int) -> bool:
-    return n_steps >= PROGRESS_MIN_STEPS if progress is None else bool(progress)
+    return n_steps >= PROGRESS_MIN_STEPS if progress is None else check_bool("progress", progress)
 
 
 # ---- epsilon-greedy policies and references -------------------------------------------------
@@ -225,8 +231,7 @@ def best_epsilon_greedy(mdp: FiniteMDP, epsilon: float, *,
     resulting action values, repeat until it stops changing (Sutton & Barto 2018, sec.
     5.4). Returns ``(q, policy)``: its action values ``(S, A)`` and the policy ``(S, A)``.
     """
-    if not isinstance(mdp, FiniteMDP):
-        raise ValueError(f"expected a FiniteMDP, got {type(mdp).__name__}")
+    check_instance("mdp", mdp, FiniteMDP)
     epsilon = _check_epsilon(epsilon)
     max_iter = _check_int("max_iter", max_iter)
     pi = epsilon_greedy_policy(np.zeros((mdp.n_states, mdp.n_actions)), epsilon)
@@ -244,7 +249,8 @@ def unique_optimal_states(q_star: np.ndarray, *, atol: float = 1e-6) -> np.ndarr
 
     An action counts as optimal if ``q_star[s, a]`` is within ``atol`` of the best.
     """
-    q_star = np.asarray(q_star, dtype=float)
+    q_star = check_array("q_star", q_star, ndim=2)
+    atol = check_number("atol", atol, minimum=0.0)
     return (q_star >= q_star.max(axis=1, keepdims=True) - atol).sum(axis=1) == 1
 
 
@@ -254,7 +260,8 @@ def suboptimal_states(q: np.ndarray, q_star: np.ndarray, *, atol: float = 1e-6) 
     Where the optimal action is unique this asks for exactly that action; where several
     tie, any of them will do. Both arrays have shape ``(S, A)``.
     """
-    q, q_star = np.asarray(q, dtype=float), np.asarray(q_star, dtype=float)
+    q, q_star = check_array("q", q, ndim=2), check_array("q_star", q_star, ndim=2)
+    atol = check_number("atol", atol, minimum=0.0)
     if q.shape != q_star.shape or q.ndim != 2:
         raise ValueError(f"q and q_star must both have shape (S, A), got {q.shape} and "
                          f"{q_star.shape}")
@@ -292,12 +299,10 @@ class EpisodeSampler:
     """
 
     def __init__(self, env, *, seed: int | None = None, fast: bool = True):
-        n_s = getattr(env.observation_space, "n", None)
-        n_a = getattr(env.action_space, "n", None)
-        if n_s is None or n_a is None:
-            raise ValueError("Monte Carlo control here needs an environment with Discrete "
-                             "observation and action spaces (a tabular problem), got "
-                             f"{env.observation_space} and {env.action_space}")
+        n_s, n_a = _check_env(env)
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
+        fast = check_bool("fast", fast)
         self.env = env
         self.n_states, self.n_actions = int(n_s), int(n_a)
         self.fast = bool(fast) and isinstance(env, GridWorld) and (
@@ -334,6 +339,7 @@ class EpisodeSampler:
         the first time. Raises ``ValueError`` if the environment does not start where asked.
         """
         length = _check_int("length", length)
+        check_instance("rng", rng, np.random.Generator, what="a numpy Generator")
         if not self.fast:
             ep = sample_episode(self.env, policy, length, seed=self._reset_seed(),
                                 start_state=start_state, start_action=start_action, rng=rng)
@@ -352,10 +358,7 @@ class EpisodeSampler:
 
     @staticmethod
     def _check_index(name: str, value: Any, n: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-                or not 0 <= value < n:
-            raise ValueError(f"{name} must be an integer from 0 to {n - 1}, got {value!r}")
-        return int(value)
+        return check_index(name, value, n)
 
     def _episode(self, cum: list, length: int, rng: np.random.Generator,
                  start_state: int | None, start_action: int | None):
@@ -394,19 +397,21 @@ class EpisodeSampler:
         are taken together with NumPy, one array operation per time step.
         """
         length = _check_int("length", length)
-        starts = np.asarray(start_states, dtype=np.int64)
-        acts0 = None if start_actions is None else np.asarray(start_actions, dtype=np.int64)
+        check_instance("rng", rng, np.random.Generator, what="a numpy Generator")
+        starts = check_array("start_states", start_states, ndim=1, integer=True, min_size=0)
+        acts0 = None if start_actions is None else check_array(
+            "start_actions", start_actions, ndim=1, integer=True, min_size=0)
         if not self.fast:
             return [self.episode(policy, length, rng, start_state=int(s),
                                  start_action=None if acts0 is None else int(acts0[i]))
                     for i, s in enumerate(starts)]
         pi = check_policy(policy, self.n_states, self.n_actions)
         if starts.ndim != 1 or np.any(starts < 0) or np.any(starts >= self.n_states):
-            raise ValueError(f"start states must be state indices 0..{self.n_states - 1}")
+            raise ValueError(f"start_states must be state indices 0..{self.n_states - 1}")
         if acts0 is not None and (acts0.shape != starts.shape or np.any(acts0 < 0)
                                   or np.any(acts0 >= self.n_actions)):
-            raise ValueError(f"start actions must be one action index 0..{self.n_actions - 1} "
-                             "per start state")
+            raise ValueError(f"start_actions must be one action index 0..{self.n_actions - 1} "
+                             f"per start state (start_states has {len(starts)})")
         B = len(starts)
         U = rng.random((B, length))                     # row i: episode i's uniforms
         n = length if self.max_steps is None else min(length, self.max_steps)
@@ -470,7 +475,7 @@ class _Estimates:
 def _initial_policy(policy0: np.ndarray | None, default: np.ndarray, S: int, A: int):
     if policy0 is None:
         return default
-    return check_policy(policy0, S, A).copy()
+    return check_policy(policy0, S, A, name="policy0").copy()
 
 
 def _greedy_action(row: list[float]) -> int:
@@ -742,8 +747,8 @@ def state_value_estimates(states: np.ndarray, returns: np.ndarray,
     coincide.
     """
     n_states = _check_int("n_states", n_states)
-    s = np.asarray(states)
-    g = np.asarray(returns, dtype=float)
+    s = check_array("states", states, integer=True, min_size=0)
+    g = check_array("returns", returns, min_size=0)
     if s.ndim != 1 or s.shape != g.shape:
         raise ValueError(f"states and returns must be 1-D of the same length, got shapes "
                          f"{s.shape} and {g.shape}")
@@ -775,8 +780,8 @@ def importance_sampling_estimates(returns: np.ndarray, ratios: np.ndarray
     Returns ``(ordinary, weighted)``, each of shape ``(n,)``: the estimates after 1, 2,
     ..., n episodes.
     """
-    g = np.asarray(returns, dtype=float)
-    rho = np.asarray(ratios, dtype=float)
+    g = check_array("returns", returns)
+    rho = check_array("ratios", ratios)
     if g.ndim != 1 or g.shape != rho.shape or g.size == 0:
         raise ValueError(f"returns and ratios must be non-empty 1-D arrays of one length, "
                          f"got shapes {g.shape} and {rho.shape}")
@@ -833,19 +838,22 @@ def mc_off_policy_prediction(episodes, target: np.ndarray, behavior: np.ndarray,
     weighted
         Weighted (True) or ordinary (False) importance sampling.
     """
-    pi = np.asarray(target, dtype=float)
-    b = np.asarray(behavior, dtype=float)
+    pi = check_array("target", target, min_size=0, finite=False)
+    b = check_array("behavior", behavior, min_size=0, finite=False)
     if pi.ndim != 2 or pi.shape != b.shape:
         raise ValueError(f"target and behavior must be (S, A) arrays of one shape, got "
                          f"{pi.shape} and {b.shape}")
     S, A = pi.shape
-    pi, b = check_policy(pi, S, A), check_policy(b, S, A)
+    pi = check_policy(pi, S, A, name="target")
+    b = check_policy(b, S, A, name="behavior")
     if np.any((pi > 0) & (b == 0)):
         raise ValueError("behavior must give a positive probability to every action the "
                          "target policy can take (coverage)")
     gamma = _check_gamma(gamma)
-    if not isinstance(weighted, bool):
-        raise TypeError(f"weighted must be True or False, got {weighted!r}")
+    weighted = check_bool("weighted", weighted)
+    if isinstance(episodes, (str, bytes)) or not hasattr(episodes, "__iter__"):
+        raise ArgumentTypeError(f"episodes must be an iterable of (states, actions, rewards) "
+                                f"triples, got {type(episodes).__name__}")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(b > 0, pi / np.where(b > 0, b, 1.0), 0.0).tolist()
     q = np.zeros((S, A))
@@ -877,6 +885,4 @@ def mc_off_policy_prediction(episodes, target: np.ndarray, behavior: np.ndarray,
 
 
 def _check_gamma(gamma: Any) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 <= gamma <= 1:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    return float(gamma)
+    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_array, check_count, check_instance, check_number, check_positive
+
 from .mdp import FiniteMDP, check_discount, check_policy
 
 __all__ = [
@@ -93,21 +95,18 @@ class PlanningResult:
 
 
 def _check_mdp(mdp: FiniteMDP) -> None:
-    if not isinstance(mdp, FiniteMDP):
-        raise ValueError(f"expected a FiniteMDP, got {type(mdp).__name__}")
+    check_instance("mdp", mdp, FiniteMDP)
 
 
 def _check_tol(tol: float, max_iter: int) -> None:
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol > 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    check_positive("tol", tol)
+    check_count("max_iter", max_iter)
 
 
 def _initial_values(mdp: FiniteMDP, v0: np.ndarray | None) -> np.ndarray:
     if v0 is None:
         return np.zeros(mdp.n_states)
-    v = np.array(v0, dtype=float)
+    v = check_array("v0", v0, min_size=0, finite=False).copy()
     if v.shape != (mdp.n_states,) or not np.all(np.isfinite(v)):
         raise ValueError(
             f"v0 must be a finite array of shape (S,) = ({mdp.n_states},), got shape {v.shape}")
@@ -166,15 +165,14 @@ def greedy_policy(q: np.ndarray, *, atol: float = 1e-9, ties: str = "first") -> 
     probability evenly over all of them, which shows every optimal action when drawn.
     Returns an ``(S, A)`` array of action probabilities.
     """
-    q = np.asarray(q, dtype=float)
+    q = check_array("q", q, min_size=0, finite=False)
     if q.ndim != 2 or 0 in q.shape:
         raise ValueError(f"q must be an array of shape (S, A) with S, A >= 1, got {q.shape}")
     if not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite action values, got NaN or inf")
     if ties not in ("first", "split"):
         raise ValueError(f"ties must be 'first' or 'split', got {ties!r}")
-    if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or atol < 0:
-        raise ValueError(f"atol must be a number >= 0, got {atol!r}")
+    atol = check_number("atol", atol, minimum=0.0)
     best = q >= q.max(axis=1, keepdims=True) - atol
     if ties == "split":
         return best / best.sum(axis=1, keepdims=True)
@@ -267,7 +265,7 @@ def _policy_iteration(mdp: FiniteMDP, *, n_eval_sweeps: int | None,
         pi = np.zeros((mdp.n_states, mdp.n_actions))
         pi[:, 0] = 1.0
     else:
-        pi = check_policy(policy0, mdp.n_states, mdp.n_actions).copy()
+        pi = check_policy(policy0, mdp.n_states, mdp.n_actions, name="policy0").copy()
 
     if n_eval_sweeps is None:                         # exact policy iteration
         v = evaluate_policy_exact(mdp, pi)

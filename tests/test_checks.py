@@ -1,0 +1,128 @@
+"""mlbook.checks: the package's one set of argument validators (issue 24)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_callable,
+                           check_choice, check_count, check_index, check_instance, check_int,
+                           check_number, check_positive, check_probability, check_seed)
+
+
+def test_a_wrong_kind_is_both_a_type_error_and_a_value_error():
+    with pytest.raises(TypeError):
+        check_count("n", "3")
+    with pytest.raises(ValueError):   # what older callers of mlbook catch
+        check_count("n", "3")
+    assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)
+
+
+@pytest.mark.parametrize("bad", [True, False, np.bool_(True), 3.0, 2.5, "3", None,
+                                 float("nan")])
+def test_counts_refuse_bools_floats_strings_and_none(bad):
+    with pytest.raises(ArgumentTypeError, match=r"^n_states must be a positive integer"):
+        check_count("n_states", bad)
+
+
+def test_counts_take_python_and_numpy_integers_and_return_int():
+    assert check_count("n", np.int64(4)) == 4 and type(check_count("n", np.int64(4))) is int
+    assert check_count("n", 0, minimum=0) == 0
+    with pytest.raises(ValueError, match=r"n must be a positive integer \(>= 1\), got 0"):
+        check_count("n", 0)
+    with pytest.raises(ValueError, match="k must be an integer from 2 to 5, got 6"):
+        check_int("k", 6, minimum=2, maximum=5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_numbers_refuse_nan_and_inf_unless_asked(bad):
+    with pytest.raises(ValueError, match="tol must be a positive finite number"):
+        check_positive("tol", bad)
+    with pytest.raises(ValueError, match="atol"):
+        check_number("atol", bad, minimum=0.0)
+
+
+def test_infinity_only_where_allowed():
+    assert check_number("stop", math.inf, allow_inf=True) == math.inf
+    with pytest.raises(ValueError, match="stop"):
+        check_number("stop", math.nan, allow_inf=True)   # NaN never
+
+
+def test_intervals_and_their_messages():
+    assert check_probability("p", 0) == 0.0 and check_probability("p", 1) == 1.0
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1.5"):
+        check_probability("p", 1.5)
+    with pytest.raises(ValueError, match=r"level must be a number in \(0, 1\), got 1.0"):
+        check_probability("level", 1.0, open_low=True, open_high=True)
+    with pytest.raises(ValueError, match=r"noise_std must be a non-negative finite number"):
+        check_number("noise_std", -0.1, minimum=0.0)
+    with pytest.raises(ArgumentTypeError, match="gamma"):
+        check_number("gamma", True, minimum=0.0, maximum=1.0)
+
+
+def test_flags_are_bools_only():
+    assert check_bool("fast", np.bool_(False)) is False
+    for bad in ("no", 0, 1, None):
+        with pytest.raises(ArgumentTypeError, match="fast must be True or False"):
+            check_bool("fast", bad)
+
+
+def test_choices_index_callables_and_instances():
+    assert check_choice("visit", "first", ("first", "every")) == "first"
+    with pytest.raises(ValueError, match="visit must be one of 'first', 'every'; got 'last'"):
+        check_choice("visit", "last", ("first", "every"))
+    with pytest.raises(ArgumentTypeError, match="visit"):
+        check_choice("visit", None, ("first", "every"))
+    assert check_index("start_state", 4, 5) == 4
+    with pytest.raises(ValueError, match="start_state must be a state index, an integer from "
+                                         "0 to 4, got 5"):
+        check_index("start_state", 5, 5, what="state")
+    with pytest.raises(ArgumentTypeError, match="action"):
+        check_index("action", True, 5)
+    with pytest.raises(ArgumentTypeError, match="load must be a callable"):
+        check_callable("load", "f")
+    with pytest.raises(ArgumentTypeError, match="mdp must be a FiniteMDP, got None"):
+        from mlbook.rl import FiniteMDP
+        check_instance("mdp", None, FiniteMDP)
+
+
+def test_arrays_are_converted_and_checked():
+    x = check_array("x", [1, 2, 3])
+    assert x.dtype == float and x.shape == (3,)
+    with pytest.raises(ArgumentTypeError, match="x must be an array of numbers, got 'abc'"):
+        check_array("x", "abc")
+    with pytest.raises(ArgumentTypeError, match="x must be an array of numbers, got None"):
+        check_array("x", None)
+    with pytest.raises(ValueError, match="x must hold at least 1 value, got an empty array"):
+        check_array("x", [])
+    with pytest.raises(ValueError, match="X must be a 2-D array, got shape \\(3,\\)"):
+        check_array("X", [1.0, 2.0, 3.0], ndim=2)
+    with pytest.raises(ValueError, match=r"w must have shape \(n, 2\), got \(2, 3\)"):
+        check_array("w", np.zeros((2, 3)), shape=(None, 2))
+    with pytest.raises(ValueError, match="y must be a finite array"):
+        check_array("y", [1.0, np.nan])
+    assert np.isnan(check_array("v", [1.0, np.nan], finite=False)[1])
+    with pytest.raises(ValueError, match="start_states must hold integers"):
+        check_array("start_states", [0.5, 1.5], integer=True)
+    assert check_array("s", [0.0, 2.0], integer=True).dtype == np.int64
+    with pytest.raises(ArgumentTypeError, match="s must hold numbers, not booleans"):
+        check_array("s", [True, False], integer=True)
+    with pytest.raises(ValueError, match="theta must hold values <= 1"):
+        check_array("theta", [0.5, 1.5], minimum=0.0, maximum=1.0)
+    with pytest.raises(ValueError, match="ragged must be an array of numbers"):
+        check_array("ragged", [[1.0], [1.0, 2.0]])
+
+
+def test_seed_has_one_meaning():
+    a = check_seed("seed", 7).random(3)
+    assert np.array_equal(a, check_seed("seed", 7).random(3))          # an int reproduces
+    assert np.array_equal(a, np.random.default_rng(7).random(3))        # numpy's stream
+    gen = np.random.default_rng(1)
+    assert check_seed("rng", gen) is gen                                 # a Generator: itself
+    fresh = [check_seed("seed", None).random() for _ in range(3)]        # None: fresh entropy
+    assert len(set(fresh)) == 3
+    for bad in (True, 1.5, "0", -1):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer seed"):
+            check_seed("seed", bad)
