@@ -13,6 +13,7 @@ import re
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -56,6 +57,8 @@ def test_glue_without_myst_nb_keeps_and_shows_the_value(monkeypatch, capsys):
     notebook.glue("hidden", 0.5, display=False)
     assert notebook.GLUED["answer"] == 42 and notebook.GLUED["hidden"] == 0.5
     assert shown == [42]
+    notebook.glue("numpy", np.float64(0.25))
+    assert type(notebook.GLUED["numpy"]) is float and shown[-1] == 0.25
     with pytest.raises(ValueError, match="name"):
         notebook.glue("", 1)
     with pytest.raises(TypeError, match="display"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 __all__ = ["GLUED", "glue"]
 
 #: Every value glued in this kernel, by name: what the prose of a chapter quotes.
@@ -29,12 +31,17 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     With myst-nb installed this is ``myst_nb.glue`` (the value goes into the cell's output
     with the name in its metadata, where the book build finds it). Without it, the value is
     kept in :data:`GLUED` and, when ``display`` is true, shown in the cell's output, which is
-    what a reader of the live notebook sees either way.
+    what a reader of the live notebook sees either way. NumPy scalars are glued as the
+    Python numbers they hold, so that the text can format them.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"glue needs a non-empty string name, got {name!r}")
     if not isinstance(display, bool):
         raise TypeError(f"glue's display must be True or False, got {display!r}")
+    if isinstance(variable, np.generic):
+        # A NumPy scalar's text is "np.float64(0.5)" (NumPy >= 2), which a formatted
+        # {glue:text}`name:.2f` cannot parse: glue the plain Python number instead.
+        variable = variable.item()
     GLUED[name] = variable
     if _myst_nb_glue is not None:
         _myst_nb_glue(name, variable, display=display)
