@@ -122,6 +122,9 @@ def run_standalone(notebook: Path, workdir: Path, url: str | None = None,
         client.execute(env=kernel_environment(venv, workdir / "model-cache"))
     except Exception as exc:  # noqa: BLE001 -- reported with the chapter's name below
         error = f"{type(exc).__name__}: {exc}"[-3000:]
+    finally:
+        if km.has_kernel:     # nbclient leaves a kernel it was given running: stop it
+            km.shutdown_kernel(now=True)
     return StandaloneRun(notebook.stem, setup_seconds, time.perf_counter() - start, error, nb)
 
 
