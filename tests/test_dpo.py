@@ -352,3 +352,57 @@ def test_bandit_bad_inputs():
         train_dpo_bandit(REF, [0, 7], [1, 2], 1.0)
     with pytest.raises(ValueError, match="n_pairs"):
         sample_bandit_preferences(REF, REWARD, 0)
+
+
+# ---- IPO and on-policy pairs ----------------------------------------------------------------
+def test_ipo_loss_is_the_squared_distance_to_half_over_beta():
+    from mlbook.llm.dpo import ipo_loss
+    pc, pr, rc, rr = _logps(seed=3)
+    for beta in (0.1, 1.0):
+        h = (pc - rc) - (pr - rr)
+        expected = ((h - 1 / (2 * beta)) ** 2).mean()
+        assert float(ipo_loss(pc, pr, rc, rr, beta)) == pytest.approx(float(expected), rel=1e-12)
+    with pytest.raises(ValueError, match="beta"):
+        ipo_loss(pc, pr, rc, rr, 0.0)
+    with pytest.raises(ValueError, match="loss"):
+        DPOConfig(loss="kto")
+
+
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_deterministic_preferences_run_dpo_off_but_not_ipo(beta):
+    """Azar et al.'s argument: ten comparisons all won by the first response. DPO keeps
+    lowering the loser whatever beta is; IPO stops at the margin 1 / (2 beta)."""
+    ref = np.array([0.5, 0.5])
+    chosen, rejected = np.zeros(10, dtype=int), np.ones(10, dtype=int)
+    short = train_dpo_bandit(ref, chosen, rejected, beta, steps=500, lr=0.05)
+    long = train_dpo_bandit(ref, chosen, rejected, beta, steps=2000, lr=0.05)
+    assert long.policy[1] < short.policy[1] and long.policy[1] < 0.01   # still falling
+    ipo = train_dpo_bandit(ref, chosen, rejected, beta, steps=2000, lr=0.05, loss="ipo")
+    margin = np.log(ipo.policy[0] / ipo.policy[1])           # log-ratio margin (ref is uniform)
+    assert margin == pytest.approx(1 / (2 * beta), abs=1e-3)
+
+
+def test_on_policy_pairs_prefer_a_right_sample_to_a_wrong_one():
+    from mlbook.llm.dpo import sample_preference_pairs
+    from mlbook.llm.instruct import Example
+    tiny_model = Llama(LlamaConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, n_kv_heads=1,
+                                   multiple_of=16, max_seq_len=256), seed=0).eval()
+
+    class Tok:
+        eos_id = 2
+
+        def encode(self, text, bos=False, eos=False):
+            return [1] * bos + [3 + ord(c) % 60 for c in text] + [2] * eos
+
+        def decode(self, ids):
+            return "".join("ab"[i % 2] for i in ids if i > 2)
+
+    examples = [Example("say a or b", "", out, "first_word") for out in ("a", "b", "ab", "ba")]
+    result = sample_preference_pairs(tiny_model, Tok(), examples, n_samples=8, seed=0,
+                                     max_new_tokens=2)
+    assert len(result.correct_share) == 4
+    assert len(result.pairs) == sum(0 < c < 1 for c in result.correct_share) >= 1
+    for pair, ex in zip(result.pairs, result.examples):
+        assert pair.chosen == ex.output and pair.rejected != ex.output
+    with pytest.raises(ValueError, match="n_samples"):
+        sample_preference_pairs(tiny_model, Tok(), examples, n_samples=1)

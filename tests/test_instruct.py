@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import numpy as np
 import dataclasses
 import random
 
@@ -419,3 +420,43 @@ def test_unknown_fine_tuning_method_is_rejected():
 def test_lora_targets_must_exist():
     with pytest.raises(ValueError, match="no nn.Linear"):
         apply_lora(tiny_model(300), rank=2, targets=("attention",))
+
+
+# ----------------------------------------------------------------------------------------
+# Held-out contents and the answer baselines
+# ----------------------------------------------------------------------------------------
+def test_heldout_contents_never_appear_in_training():
+    from mlbook.llm.instruct import content_key, is_heldout_content
+    train = make_examples(TRAIN_FAMILIES, 2000, seed=0,
+                          where=lambda e: not is_heldout_content(e))
+    held = make_examples(TRAIN_FAMILIES, 400, seed=1, where=is_heldout_content)
+    assert not {content_key(e) for e in train} & {content_key(e) for e in held}
+    # every family still has held-out instances, and the held-out share is about 20%
+    assert {e.family for e in held} == set(TRAIN_FAMILIES)
+    share = np.mean([is_heldout_content(e) for e in make_examples(TRAIN_FAMILIES, 4000, seed=2)])
+    assert 0.15 < share < 0.25
+
+
+def test_same_content_means_same_answer_whatever_the_wording():
+    from mlbook.llm.instruct import content_key
+    by_key = {}
+    for e in make_examples(["add", "convert_units", "extract_field"], 3000, seed=3):
+        assert by_key.setdefault(content_key(e), e.output) == e.output
+
+
+def test_answer_baselines_by_hand():
+    from mlbook.llm.instruct import answer_baselines
+    train = [Example("q", "", a, "add") for a in ["3", "3", "4", "5"]]
+    evals = [Example("q", "", a, "add") for a in ["3", "4", "4", "9"]]
+    b = answer_baselines(train, evals)["add"]
+    assert b["majority"] == pytest.approx(1 / 4)          # "3" is right once in four
+    assert b["chance"] == pytest.approx(3 / 4 / 3)        # three of four answers guessable, 1/3 each
+    with pytest.raises(ValueError, match="eval_examples"):
+        answer_baselines(train, [])
+
+
+def test_where_that_nothing_satisfies_is_reported():
+    with pytest.raises(ValueError, match="where"):
+        make_examples(["even_odd"], 1, where=lambda e: False)
+    with pytest.raises(TypeError, match="where"):
+        make_examples(["even_odd"], 1, where="yes")

@@ -15,7 +15,12 @@ Equation (8.n) in the docstrings is the n-th numbered equation of the chapter:
 * (8.6) the DPO loss, ``-mean log sigmoid(beta [log-ratio(y_w) - log-ratio(y_l)])`` with
   ``log-ratio(y) = log pi(y|x) - log pi_ref(y|x)``;
 * (8.7) its gradient, ``-beta mean sigmoid(r_hat(y_l) - r_hat(y_w)) [grad log pi(y_w|x) -
-  grad log pi(y_l|x)]``, with the implicit reward ``r_hat(y) = beta log-ratio(y)``.
+  grad log pi(y_l|x)]``, with the implicit reward ``r_hat(y) = beta log-ratio(y)``;
+* (8.8) equivalent rewards, ``r'(x, y) = r(x, y) + f(x)``, and (8.9) the one implicit reward
+  of each class, ``r(x, y) - beta log sum_y' pi_ref(y'|x) exp(r(x, y') / beta)``
+  (Theorem 1 of the DPO paper);
+* (8.10) the IPO loss of Azar et al. (2024), ``mean (log-ratio(y_w) - log-ratio(y_l) -
+  1 / (2 beta))**2`` (:func:`ipo_loss`).
 
 The module has three parts.
 
@@ -28,7 +33,8 @@ The module has three parts.
    route of RLHF (:func:`fit_bradley_terry`, then :func:`kl_policy_gradient`) can be checked
    against it exactly.
 3. The language model: preference pairs from chapter 7's tasks
-   (:func:`make_preference_pairs`), tokenised with response masks (:func:`encode_pairs`), a
+   (:func:`make_preference_pairs`; :func:`sample_preference_pairs` takes both responses
+   from the SFT model's own samples, judged by the true answer), tokenised with response masks (:func:`encode_pairs`), a
    trainer with a frozen reference model (:func:`train_dpo`) that logs the implicit reward
    accuracy and margins, and a policy's true reward and KL divergence from the reference
    (:func:`reward_and_kl`).
@@ -51,7 +57,8 @@ from .instruct import TASK_FAMILIES, Example, generate_grouped
 
 __all__ = [
     # the loss
-    "check_beta", "implicit_rewards", "dpo_loss", "dpo_gradient_weights", "sequence_logprobs",
+    "check_beta", "implicit_rewards", "dpo_loss", "ipo_loss", "PREFERENCE_LOSSES",
+    "dpo_gradient_weights", "sequence_logprobs",
     # the bandit
     "BANDIT_PROMPT", "BANDIT_RESPONSES", "BANDIT_REWARDS", "BANDIT_REFERENCE",
     "kl_optimal_policy", "bradley_terry_probability", "total_variation",
@@ -62,6 +69,7 @@ __all__ = [
     "batched_logprobs", "pair_logprobs",
     "preference_metrics", "DPOConfig", "DPOHistory", "train_dpo", "sample_responses",
     "reward_and_kl", "malformed_response", "wrong_response", "make_preference_pairs",
+    "OnPolicyPairs", "sample_preference_pairs",
 ]
 
 
@@ -146,6 +154,39 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     if reduction == "sum":
         return losses.sum()
     return losses
+
+
+def ipo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
+             ref_chosen: torch.Tensor, ref_rejected: torch.Tensor, beta: float, *,
+             reduction: str = "mean") -> torch.Tensor:
+    """The IPO loss of Azar et al. (2024), equation (8.10): a squared loss on the log-ratio margin.
+
+    Arguments as in :func:`dpo_loss` (``(N,)`` sequence log-probabilities). With the
+    log-ratio margin ``h = (pi_c - ref_c) - (pi_r - ref_r)`` the loss of one pair is
+    ``(h - 1 / (2 beta))**2``: it pulls every margin towards the finite target
+    ``1 / (2 beta)`` instead of towards infinity, so a pair that always comes out the same
+    way cannot drive the loser's probability to zero. ``beta`` plays the role of IPO's
+    regulariser ``tau``. ``reduction`` as in :func:`dpo_loss`.
+    """
+    beta = check_beta(beta)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    pc, pr, rc, rr = _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
+    losses = ((pc - rc) - (pr - rr) - 1.0 / (2.0 * beta)) ** 2          # (N,)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+PREFERENCE_LOSSES = {"dpo": dpo_loss, "ipo": ipo_loss}
+
+
+def _preference_loss(name: str):
+    if name not in PREFERENCE_LOSSES:
+        raise ValueError(f"loss must be one of {sorted(PREFERENCE_LOSSES)}, got {name!r}")
+    return PREFERENCE_LOSSES[name]
 
 
 def dpo_gradient_weights(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
@@ -386,7 +427,7 @@ class BanditDPOResult:
 def train_dpo_bandit(ref_probs: Sequence[float], chosen: Any, rejected: Any, beta: float,
                      weights: Any = None, *, steps: int = 300, lr: float = 0.2,
                      target: Sequence[float] | None = None,
-                     record_every: int = 10) -> BanditDPOResult:
+                     record_every: int = 10, loss: str = "dpo") -> BanditDPOResult:
     """DPO on the bandit: a softmax policy over ``K`` responses trained with the loss (8.6).
 
     The policy is ``pi = softmax(theta)``, started at the reference (``theta = log pi_ref``);
@@ -395,8 +436,10 @@ def train_dpo_bandit(ref_probs: Sequence[float], chosen: Any, rejected: Any, bet
     ``None``; :func:`population_preferences` gives the infinite-data weights). Full-batch
     Adam, ``steps`` steps. Every ``record_every`` steps the loss and the policy are recorded,
     and with ``target`` (e.g. :func:`kl_optimal_policy`) the total-variation distance to it.
+    ``loss="ipo"`` trains with :func:`ipo_loss` (8.10) instead of the DPO loss.
     """
     beta = check_beta(beta)
+    pair_loss = _preference_loss(loss)
     ref = _probs("ref_probs", ref_probs)
     c, rj, w = _check_index_pairs(ref.size, chosen, rejected, weights)
     log_ref = torch.as_tensor(np.log(ref), dtype=torch.float64)
@@ -405,7 +448,7 @@ def train_dpo_bandit(ref_probs: Sequence[float], chosen: Any, rejected: Any, bet
 
     def loss_fn() -> torch.Tensor:
         logp = torch.log_softmax(theta, dim=0)                          # (K,)
-        per_pair = dpo_loss(logp[c], logp[rj], log_ref[c], log_ref[rj], beta, reduction="none")
+        per_pair = pair_loss(logp[c], logp[rj], log_ref[c], log_ref[rj], beta, reduction="none")
         return (w * per_pair).sum()
 
     def record(step: int) -> None:
@@ -692,9 +735,11 @@ class DPOConfig:
     grad_clip: float = 1.0     # clip the global gradient norm
     eval_every: int = 10       # evaluate every this many steps (and before the first)
     seed: int = 0              # order of the pairs
+    loss: str = "dpo"          # "dpo" (8.6) or "ipo" (8.10)
 
     def __post_init__(self) -> None:
         check_beta(self.beta)
+        _preference_loss(self.loss)
         for name in ("steps", "batch_size", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -816,7 +861,7 @@ def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: Prefer
             group["lr"] = lr
         pc, pr = _pair_logprobs(policy, batch)                          # (B,), (B,)
         rc, rr = ref_c[index], ref_r[index]
-        loss = dpo_loss(pc, pr, rc, rr, beta)
+        loss = _preference_loss(config.loss)(pc, pr, rc, rr, beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -960,3 +1005,54 @@ def make_preference_pairs(examples: Sequence[Example], *,
             rejected, kind = malformed_response(ex.output, ex.input, rng), "malformed"
         pairs.append(PreferencePair(ex.prompt(), ex.output, rejected, kind))
     return pairs
+
+
+@dataclass
+class OnPolicyPairs:
+    """Preference pairs from a model's own samples (:func:`sample_preference_pairs`)."""
+
+    pairs: list[PreferencePair]
+    examples: list[Example]            # the example behind each pair
+    correct_share: list[float]         # per example: share of its samples that were right
+    n_samples: int
+
+    @property
+    def share_mixed(self) -> float:
+        """Share of prompts whose samples were neither all right nor all wrong."""
+        return float(np.mean([0 < c < 1 for c in self.correct_share]))
+
+
+def sample_preference_pairs(model: torch.nn.Module, tokenizer, examples: Sequence[Example], *,
+                            n_samples: int = 4, temperature: float = 1.0, seed: int = 0,
+                            max_new_tokens: int = 12) -> OnPolicyPairs:
+    """Preference pairs from the model's own answers, judged by the task's true answer.
+
+    For each example, ``n_samples`` responses are sampled at ``temperature`` (seeded). A
+    response is right when it equals the example's output (chapter 7's exact match): a
+    program plays the labeller, and it always prefers a right answer to a wrong one. A
+    prompt yields a pair only if some samples are right and some wrong: the chosen
+    response is a right one, the rejected one a wrong sample drawn at random, so both
+    responses come from the SFT model (on-policy, as RLHF's comparisons are). Prompts whose
+    samples are all right or all wrong give no comparison and are skipped.
+    """
+    if not examples:
+        raise ValueError("examples is empty")
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    prompts = [ex.prompt() for ex in examples]
+    answers = []
+    for k in range(n_samples):
+        texts, _, _ = sample_responses(model, tokenizer, prompts, temperature=temperature,
+                                       seed=seed * 1000 + k, max_new_tokens=max_new_tokens)
+        answers.append(texts)
+    rng = random.Random(seed)
+    pairs, used, shares = [], [], []
+    for i, ex in enumerate(examples):
+        samples = [answers[k][i] for k in range(n_samples)]
+        right = [a for a in samples if a == ex.output.strip()]
+        wrong = [a for a in samples if a != ex.output.strip() and a.strip()]
+        shares.append(len(right) / n_samples)
+        if right and wrong:
+            pairs.append(PreferencePair(prompts[i], right[0], rng.choice(wrong), "model"))
+            used.append(ex)
+    return OnPolicyPairs(pairs, used, shares, n_samples)

@@ -64,7 +64,8 @@ from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer,
 __all__ = [
     "ALPACA_PROMPT_WITH_INPUT", "ALPACA_PROMPT_NO_INPUT", "format_prompt", "Example",
     "TaskFamily", "TASK_FAMILIES", "TRAIN_FAMILIES", "HELDOUT_FAMILIES", "make_examples",
-    "make_seed_tasks", "rouge_tokenize", "lcs_length", "rouge_l", "rouge_l_text",
+    "make_seed_tasks", "content_key", "is_heldout_content", "answer_baselines",
+    "rouge_tokenize", "lcs_length", "rouge_l", "rouge_l_text",
     "invalid_reason", "Candidate", "SelfInstructResult", "self_instruct",
     "InstructionDataset", "IGNORE_INDEX", "LoRALinear", "apply_lora", "merge_lora",
     "lora_parameter_count", "trainable_parameters", "SFTConfig", "SFTHistory",
@@ -134,6 +135,9 @@ class Example:
     family: str
     #: the instruction before its ``{slots}`` were filled in ("" when it has none)
     template: str = field(default="", compare=False, repr=False)
+    #: what the answer depends on, whatever the wording: the filled-in slots and the input
+    #: as JSON (:func:`content_key`); "" for an example written by hand
+    content: str = field(default="", compare=False, repr=False)
 
     def prompt(self) -> str:
         """The Alpaca prompt of this example (:func:`format_prompt`)."""
@@ -161,7 +165,7 @@ def _words(rng: random.Random, lo: int, hi: int, distinct: bool = True) -> list[
 # families draw the label first and then an input that has it (Self-Instruct's
 # output-first generation), so the labels stay balanced.
 def _add(rng):
-    a, b = rng.randint(0, 5), rng.randint(0, 5)
+    a, b = rng.randint(0, 9), rng.randint(0, 9)
     return {"a": a, "b": b}, "", str(a + b)
 
 
@@ -222,7 +226,7 @@ def _larger(rng):
 
 def _even_odd(rng):
     label = rng.choice(["even", "odd"])                      # output first
-    n = 2 * rng.randint(0, 49) + (label == "odd")
+    n = 2 * rng.randint(0, 499) + (label == "odd")
     return {}, str(n), label
 
 
@@ -264,7 +268,8 @@ class TaskFamily:
         """A fresh, correct example; ``instruction`` is a template of this family."""
         template = instruction if instruction is not None else _join("", self.heads[0], "")
         slots, inp, out = self.make(rng)
-        return Example(template.format(**slots), inp, out, self.name, template)
+        content = json.dumps([self.name, sorted(slots.items()), inp])
+        return Example(template.format(**slots), inp, out, self.name, template, content)
 
 
 QUESTION_PREFIXES = ("", "Question: ", "Quick question: ", "Your task: ")
@@ -362,18 +367,25 @@ def _check_families(families: Iterable[str] | Mapping[str, TaskFamily]) -> list[
 
 
 def make_examples(families: Iterable[str], n: int, seed: int = 0, *,
-                  instructions: Mapping[str, Sequence[str]] | None = None) -> list[Example]:
+                  instructions: Mapping[str, Sequence[str]] | None = None,
+                  where: Callable[[Example], bool] | None = None) -> list[Example]:
     """``n`` correct examples, the families taking turns (round robin), each instance fresh.
+
+    A family listed ``k`` times in ``families`` takes ``k`` turns per round (the mix).
 
     ``instructions`` maps a family to the instruction templates to draw from (for example
     the ones :func:`self_instruct` kept); by default the family's whole phrasing grammar.
-    A family without any instruction in ``instructions`` is skipped. Seeded by ``seed``.
+    A family without any instruction in ``instructions`` is skipped. With ``where``, an
+    instance is drawn again until ``where(example)`` is true (used to keep the held-out
+    contents out of training, :func:`is_heldout_content`). Seeded by ``seed``.
     """
     names = _check_families(families)
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    pools = {}
-    for name in names:
+    if where is not None and not callable(where):
+        raise TypeError(f"where must be a callable Example -> bool or None, got {where!r}")
+    pools: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
         pool = (list(instructions.get(name, [])) if instructions is not None
                 else TASK_FAMILIES[name].phrasings())
         if pool:
@@ -381,11 +393,72 @@ def make_examples(families: Iterable[str], n: int, seed: int = 0, *,
     if not pools:
         raise ValueError("no instruction is available for the requested families")
     rng = random.Random(seed)
-    order = list(pools)
+    order = [name for name in names if name in pools]      # a family named twice gets two turns
     out = []
     for i in range(n):
         name = order[i % len(order)]
-        out.append(TASK_FAMILIES[name].instance(rng, rng.choice(pools[name])))
+        for _ in range(10_000):
+            example = TASK_FAMILIES[name].instance(rng, rng.choice(pools[name]))
+            if where is None or where(example):
+                break
+        else:
+            raise ValueError(f"no instance of {name!r} satisfies where in 10,000 draws")
+        out.append(example)
+    return out
+
+
+def content_key(example: Example) -> str:
+    """What decides ``example``'s answer, whatever the wording: its family, the slots of its
+    instruction (the numbers of a sum) and its input. Two examples with the same key have
+    the same correct output."""
+    if not isinstance(example, Example):
+        raise TypeError(f"example must be an Example, got {type(example).__name__}")
+    return example.content or json.dumps([example.family, example.instruction, example.input])
+
+
+def is_heldout_content(example: Example, share: float = 0.2) -> bool:
+    """Whether ``example``'s content belongs to the held-out part: a fixed ``share`` of all
+    possible contents, chosen by a hash of :func:`content_key` (the same for every seed).
+
+    Training draws only contents outside it, held-out instances only contents inside it, so
+    a held-out instance is a question never trained on: not a new wording of a seen one.
+    """
+    if not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share!r}")
+    digest = hashlib.sha256(content_key(example).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < share
+
+
+def answer_baselines(train_examples: Sequence[Example], eval_examples: Sequence[Example]
+                     ) -> dict[str, dict[str, float]]:
+    """Per family, the exact match of two answerers that ignore the question.
+
+    ``"majority"``: always give the family's most common answer in ``train_examples``
+    (ties to the first seen); ``"chance"``: the expected exact match of a uniform guess
+    among the family's distinct training answers. Both are scored on ``eval_examples``;
+    the result maps each family of ``eval_examples`` to ``{"majority", "chance", "n"}``.
+    A family with no training example gets the majority answer of ``eval_examples``
+    itself (an optimistic baseline) and chance from its own answers.
+    """
+    if not eval_examples:
+        raise ValueError("eval_examples is empty")
+    answers: dict[str, list[str]] = {}
+    for ex in train_examples:
+        answers.setdefault(ex.family, []).append(ex.output)
+    targets: dict[str, list[str]] = {}
+    for ex in eval_examples:
+        targets.setdefault(ex.family, []).append(ex.output)
+    out = {}
+    for fam, outputs in targets.items():
+        pool = answers.get(fam, outputs)
+        counts: dict[str, int] = {}
+        for a in pool:
+            counts[a] = counts.get(a, 0) + 1
+        majority = max(counts, key=counts.get)
+        distinct = set(counts)
+        out[fam] = {"majority": sum(o == majority for o in outputs) / len(outputs),
+                    "chance": sum(o in distinct for o in outputs) / len(outputs) / len(distinct),
+                    "n": len(outputs)}
     return out
 
 
@@ -814,10 +887,10 @@ def lora_parameter_count(config: LlamaConfig, rank: int,
 class SFTConfig:
     """Fine-tuning settings; comments give Alpaca's values for LLaMA-7B."""
 
-    steps: int = 150               # optimizer steps (Alpaca: 3 epochs of 52K, about 1,200)
-    batch_size: int = 16           # examples per step (Alpaca: 128)
+    steps: int = 600               # optimizer steps (Alpaca: 3 epochs of 52K, about 1,200)
+    batch_size: int = 32           # examples per step (Alpaca: 128)
     lr: float = 3e-3               # peak learning rate (Alpaca: 2e-5)
-    warmup_steps: int = 10         # linear warm-up (Alpaca: 3% of the steps)
+    warmup_steps: int = 30         # linear warm-up, 5% of the steps (Alpaca: 3%)
     min_lr_ratio: float = 0.0      # cosine decays to this fraction of the peak (Alpaca: 0)
     weight_decay: float = 0.0      # AdamW weight decay (Alpaca: 0)
     grad_clip: float = 1.0         # global gradient-norm clipping
@@ -1151,12 +1224,13 @@ SFT_TRAIN = SFTConfig()
 SFT_LORA = SFTConfig(lr=6e-3)
 #: How the chapter's data are made: self-instruct settings and data-set sizes.
 SFT_DATA = {"seeds_per_family": 2, "rounds": 40, "per_round": 10, "rouge_threshold": 0.7,
-            "n_train": 3000, "n_heldout": 200, "n_heldout_families": 90, "seed": 0}
+            "n_train": 16000, "mix": {}, "heldout_share": 0.2, "n_heldout": 40, "n_heldout_families": 30,
+            "seed": 0}
 #: LoRA settings of the chapter.
 LORA_SETTINGS = {"rank": 8, "alpha": 16.0,
                  "targets": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                              "down_proj")}
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -1178,21 +1252,26 @@ def chapter_data(settings: Mapping[str, Any] = SFT_DATA) -> tuple[
         SelfInstructResult, list[Example], dict[str, list[Example]]]:
     """The chapter's self-instruct run, training examples and held-out examples.
 
-    Held-out *instances* are new inputs for the trained families (any that happen to
-    coincide with a training example are dropped); held-out *families* are tasks never
-    trained on (:data:`HELDOUT_FAMILIES`).
+    Training examples draw their contents outside the held-out share
+    (:func:`is_heldout_content`); held-out *instances*, ``n_heldout`` per trained family,
+    draw theirs inside it, so each is a question never trained on (in a wording of the
+    same instruction pool). Held-out *families* are tasks never trained on
+    (:data:`HELDOUT_FAMILIES`), ``n_heldout_families`` per family.
     """
     s = dict(settings)
     seeds = make_seed_tasks(TRAIN_FAMILIES, s["seeds_per_family"], s["seed"])
     result = self_instruct(seeds, s["rounds"], per_round=s["per_round"],
                            rouge_threshold=s["rouge_threshold"], seed=s["seed"])
     pools = result.instructions()
-    train_examples = make_examples(TRAIN_FAMILIES, s["n_train"], s["seed"], instructions=pools)
-    seen = {(e.instruction, e.input) for e in train_examples}
-    candidates = make_examples(TRAIN_FAMILIES, 3 * s["n_heldout"], s["seed"] + 1,
-                               instructions=pools)
-    instances = [e for e in candidates if (e.instruction, e.input) not in seen][:s["n_heldout"]]
-    families = make_examples(HELDOUT_FAMILIES, s["n_heldout_families"], s["seed"] + 2)
+    share = s["heldout_share"]
+    mix = [name for name in TRAIN_FAMILIES for _ in range(s.get("mix", {}).get(name, 1))]
+    train_examples = make_examples(mix, s["n_train"], s["seed"], instructions=pools,
+                                   where=lambda e: not is_heldout_content(e, share))
+    instances = make_examples(TRAIN_FAMILIES, s["n_heldout"] * len(TRAIN_FAMILIES),
+                              s["seed"] + 1, instructions=pools,
+                              where=lambda e: is_heldout_content(e, share))
+    families = make_examples(HELDOUT_FAMILIES, s["n_heldout_families"] * len(HELDOUT_FAMILIES),
+                             s["seed"] + 2)
     return result, train_examples, {"instances": instances, "families": families}
 
 
