@@ -58,7 +58,7 @@ from ..progress import tqdm
 
 from .data import BPETokenizer
 from .llama import Llama, LlamaConfig, apply_rope, generate, repeat_kv
-from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer,
+from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer, one_thread,
                     pretrained_tiny_llama, save_checkpoint)
 
 __all__ = [
@@ -1332,7 +1332,8 @@ def sft_tiny_llama(*, retrain: bool = False, progress: bool = True,
         if lora is not None:
             apply_lora(model, lora["rank"], lora["alpha"], lora["targets"])
         dataset = InstructionDataset(train_examples, base.tokenizer)
-        history = finetune(model, dataset, config, progress=progress)
+        with one_thread():    # the same weights whichever chapter trains them (train.one_thread)
+            history = finetune(model, dataset, config, progress=progress)
         if lora is not None:
             merge_lora(model)
         model.eval()

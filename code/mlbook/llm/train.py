@@ -25,6 +25,7 @@ configuration, the training settings, the tokenizer's size and the corpus text, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,7 +34,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -48,6 +49,7 @@ __all__ = [
     "TrainConfig", "TrainHistory", "cosine_lr", "make_optimizer", "evaluate", "train",
     "save_checkpoint", "load_checkpoint", "TINY_LLAMA", "TINY_TRAIN", "TINY_VOCAB",
     "cache_dir", "tiny_llama_key", "PretrainedTinyLlama", "pretrained_tiny_llama",
+    "one_thread",
 ]
 
 
@@ -231,6 +233,23 @@ def train(model: Llama, train_ids: torch.Tensor, val_ids: torch.Tensor | None,
 # ----------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one torch thread, then restore the caller's setting.
+
+    The cached models are trained this way, whichever chapter asks for them first. Sums split
+    over several threads are added in another order, so a model trained on two threads is not
+    the one trained on one: chapter 8 opened alone (it works on two threads) would otherwise
+    train a different model from the one chapters 6 and 7 (one thread) cache in the book.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def save_checkpoint(path: str | Path, model: Llama, **extra: Any) -> Path:
     """Write the model's config and weights, plus any ``extra`` plain data, to ``path``.
 
@@ -317,7 +336,9 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
     def build() -> PretrainedTinyLlama:
         torch.manual_seed(model_seed)
         model = Llama(model_config, seed=model_seed)
-        history = train(model, data.train_ids, data.val_ids, train_config, progress=progress)
+        with one_thread():
+            history = train(model, data.train_ids, data.val_ids, train_config,
+                            progress=progress)
         save_checkpoint(path, model, tokenizer=data.tokenizer.to_str(),
                         history=history.to_dict(), train_config=asdict(train_config), key=key)
         return PretrainedTinyLlama(model, data.tokenizer, data, history, train_config, path,
