@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,19 +20,12 @@ import pytest
 
 from conftest import ROOT, toc_files
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"]
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_pdf  # noqa: E402
 
-
-def system_chromium() -> str | None:
-    """The system's Chromium, if any (MLBOOK_CHROMIUM overrides)."""
-    if os.environ.get("MLBOOK_CHROMIUM"):
-        return os.environ["MLBOOK_CHROMIUM"]
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    return None
+# The same Chromium and flags as the PDF build (scripts/build_pdf.py), in one place.
+CHROMIUM_FLAGS = build_pdf.CHROMIUM_FLAGS
+system_chromium = build_pdf.system_chromium
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

@@ -80,18 +80,8 @@ def page_texts(reader) -> list[str]:
 
 
 def bookmarks(reader) -> list[tuple[int, str, int]]:
-    """(depth, title, 0-based page) of every bookmark, in order."""
-    rows = []
-
-    def walk(items, depth):
-        for item in items:
-            if isinstance(item, list):
-                walk(item, depth + 1)
-            else:
-                rows.append((depth, item.title, reader.get_destination_page_number(item)))
-
-    walk(reader.outline, 0)
-    return rows
+    """(depth, title, 0-based page) of every bookmark, in order (the build's own reader)."""
+    return build_pdf.outline_entries(reader)
 
 
 def test_every_page_of_the_book_is_in_the_pdf_in_order_with_a_bookmark(site, reader,
