@@ -8,8 +8,6 @@ changes the figure shown, with no kernel. Screenshots land in _build/screenshots
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
