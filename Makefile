@@ -14,12 +14,13 @@ TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 CPU_TORCH_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser colab-check binder pdf
+.PHONY: help install book test lab bench serve clean clean-all freeze set-repo browser colab-check binder pdf translations
 
 help:
 	@echo "make book      build the site into _build/html (executes changed chapters)"
 	@echo "make test      build the book, then run the whole test suite"
 	@echo "make pdf       print the built site to one PDF, _build/pdf/book.pdf (after make book)"
+	@echo "make translations  after an English edit: update locales/zh_CN and list what to re-translate"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     time every chapter against its budget"
 	@echo "make colab-check  run every chapter alone in a bare Python, as Colab would"
@@ -51,12 +52,17 @@ book: install
 	code=$$(find code -name '*.py' -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16); \
 	if [ -d _build/.jupyter_cache ] && [ "$$(cat _build/.mlbook-code 2>/dev/null)" != "$$code" ]; then \
 	  echo "==> mlbook's code changed since the last build: every chapter executes again"; \
-	  rm -rf _build/.jupyter_cache _build/.doctrees; \
+	  rm -rf _build/.jupyter_cache _build/.doctrees _build/zh/_build/.doctrees; \
 	fi; \
 	TQDM_DISABLE=1 $(BIN)/python scripts/execute_chapters.py $(if $(JOBS),--jobs $(JOBS),) || exit 1; \
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --keep-going || exit 1; \
+	english=$$(date +%s); \
+	echo "==> the Chinese edition: the same notebooks, text from locales/zh_CN, outputs from the cache"; \
+	$(BIN)/python scripts/translations.py build _build/zh/src || exit 1; \
+	TQDM_DISABLE=1 $(BIN)/jupyter-book build _build/zh/src --path-output _build/zh --warningiserror --keep-going || exit 1; \
+	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh; \
 	echo "$$code" > _build/.mlbook-code; \
-	echo "==> book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+	echo "==> book built in $$(( $$(date +%s) - start )) s (the Chinese edition $$(( $$(date +%s) - english )) s of it): open _build/html/index.html"
 
 # A Chromium for the browser tests: the system's (Debian: apt-get install chromium) if there
 # is one, otherwise the one Playwright downloads.
@@ -79,6 +85,12 @@ test: book browser pdf
 pdf: browser
 	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 2; }
 	$(BIN)/python scripts/build_pdf.py
+
+# The Chinese edition's catalogues (scripts/translations.py): merge the current English in,
+# then list every unit that is untranslated or stale (its English changed since translated).
+translations: install
+	$(BIN)/python scripts/translations.py update
+	-$(BIN)/python scripts/translations.py check
 
 lab: install
 	$(BIN)/jupyter lab chapters/

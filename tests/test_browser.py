@@ -87,8 +87,13 @@ class Reader:
                 if urlparse(u).scheme not in ("data", "blob") and urlparse(u).netloc != host]
 
 
-def test_chapter_one_reads_offline_with_math_and_a_working_slider(browser, server):
-    reader = Reader(browser, f"{server}/chapters/01_mle_vs_bayes.html")
+EDITIONS = ["", "zh/"]          # English at the site's root, Chinese under zh/
+
+
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_chapter_one_reads_offline_with_math_and_a_working_slider(browser, server, edition):
+    reader = Reader(browser, f"{server}/{edition}chapters/01_mle_vs_bayes.html")
+    tag = "" if not edition else "-zh"
     page = reader.page
     # Math typeset by MathJax served from the site itself.
     page.wait_for_selector("mjx-container", timeout=20_000)
@@ -103,29 +108,77 @@ def test_chapter_one_reads_offline_with_math_and_a_working_slider(browser, serve
     before_src, before_frame = image.get_attribute("src"), image.get_attribute("data-frame")
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(exist_ok=True)
-    widget.screenshot(path=str(shots / "ch01-widget-before.png"))
+    widget.screenshot(path=str(shots / f"ch01{tag}-widget-before.png"))
     slider = widget.locator("input[type=range]").first
     label_before = slider.locator("xpath=following-sibling::output").inner_text()
     slider.focus()
     page.keyboard.press("ArrowRight")
     after_src, after_frame = image.get_attribute("src"), image.get_attribute("data-frame")
     label_after = slider.locator("xpath=following-sibling::output").inner_text()
-    widget.screenshot(path=str(shots / "ch01-widget-after.png"))
+    widget.screenshot(path=str(shots / f"ch01{tag}-widget-after.png"))
     assert after_frame != before_frame
     assert after_src != before_src and after_src.startswith("data:image/png;base64,")
     assert label_after != label_before
 
-    page.screenshot(path=str(shots / "ch01-top.png"))
+    page.screenshot(path=str(shots / f"ch01{tag}-top.png"))
     assert reader.errors == [], f"console errors: {reader.errors}"
     assert reader.foreign_requests(server) == [], "requests left the site"
 
 
-def test_every_page_loads_without_errors_or_foreign_requests(browser, server, site):
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_every_page_loads_without_errors_or_foreign_requests(browser, server, site, edition):
     for page in ["intro", *toc_files(), "genindex", "search"]:
-        rel = f"{page}.html"
+        rel = f"{edition}{page}.html"
         assert (site / rel).exists(), f"{rel} was not built"
         reader = Reader(browser, f"{server}/{rel}")
         assert reader.errors == [], f"{rel}: console errors: {reader.errors}"
         assert reader.foreign_requests(server) == [], f"{rel}: requests left the site"
         assert reader.untypeset == 0, f"{rel}: {reader.untypeset} formulas were not typeset"
         reader.page.close()
+
+
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_every_slider_of_every_chapter_changes_its_figure(browser, server, edition):
+    """Each static widget of each chapter: moving its first slider changes the frame shown."""
+    for page in [p for p in toc_files() if p.startswith("chapters/")]:
+        reader = Reader(browser, f"{server}/{edition}{page}.html")
+        widgets = reader.page.locator(".mlbook-explorer")
+        assert widgets.count() >= 1, f"{page}: no widget"
+        for i in range(widgets.count()):
+            widget = widgets.nth(i)
+            widget.scroll_into_view_if_needed()
+            image = widget.locator("img.mlbook-frame")
+            sliders = widget.locator("input[type=range]")
+            for j in range(sliders.count()):
+                before = image.get_attribute("src")
+                slider = sliders.nth(j)
+                slider.focus()
+                key = "ArrowLeft" if slider.input_value() == slider.get_attribute("max") else "ArrowRight"
+                reader.page.keyboard.press(key)
+                assert image.get_attribute("src") != before, f"{page}: widget {i}, slider {j}"
+        assert reader.errors == [], f"{page}: console errors: {reader.errors}"
+        reader.page.close()
+
+
+def test_the_language_switch_and_chinese_search_work_in_the_browser(browser, server):
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(exist_ok=True)
+    reader = Reader(browser, f"{server}/chapters/03_rl_basics.html")
+    reader.page.locator(".mlbook-language-switch a").click()
+    reader.page.wait_for_load_state("networkidle")
+    assert reader.page.url == f"{server}/zh/chapters/03_rl_basics.html"
+    assert reader.page.locator("html").get_attribute("lang").startswith("zh")
+    reader.page.screenshot(path=str(shots / "ch03-zh-top.png"))
+    reader.page.locator(".mlbook-language-switch a").click()
+    reader.page.wait_for_load_state("networkidle")
+    assert reader.page.url == f"{server}/chapters/03_rl_basics.html"
+    reader.page.close()
+
+    search = Reader(browser, f"{server}/zh/search.html?q=%E5%BC%BA%E5%8C%96%E5%AD%A6%E4%B9%A0")
+    search.page.wait_for_selector("#search-results li a", timeout=20_000)
+    links = search.page.locator("#search-results li a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))")
+    assert any("chapters/03_rl_basics" in link for link in links), links
+    assert search.errors == [], search.errors
+    assert search.foreign_requests(server) == []
+    search.page.close()

@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pytest
+
 from conftest import ROOT, toc_files
 from mlbook.widgets import MAX_BYTES, MAX_FRAMES
 
@@ -57,16 +59,22 @@ def built_pages(site: Path) -> list[Path]:
     return [site / f"{page}.html" for page in ["intro", *toc_files(), "genindex", "search"]]
 
 
-def test_no_page_loads_anything_from_another_host(site):
+EDITIONS = ["", "zh"]           # English at the site's root, Chinese under zh/
+
+
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_no_page_loads_anything_from_another_host(site, edition):
     offenders = []
-    for page in built_pages(site):
+    for page in built_pages(site / edition):
         parser = LoadedURLs()
         parser.feed(page.read_text(encoding="utf-8"))
         offenders += [f"{page.name}: <{tag}> {url}" for tag, url in parser.urls if is_external(url)]
     assert offenders == [], "pages load from other hosts:\n" + "\n".join(offenders)
 
 
-def test_no_stylesheet_imports_from_another_host(site):
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_no_stylesheet_imports_from_another_host(site, edition):
+    site = site / edition
     offenders = []
     for css in (site / "_static").rglob("*.css"):
         offenders += [f"{css.relative_to(site)}: {u}"
@@ -75,7 +83,9 @@ def test_no_stylesheet_imports_from_another_host(site):
     assert offenders == [], "stylesheets load from other hosts:\n" + "\n".join(offenders)
 
 
-def test_mathjax_is_served_by_the_site(site):
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_mathjax_is_served_by_the_site(site, edition):
+    site = site / edition
     page = (site / "chapters" / "01_mle_vs_bayes.html").read_text(encoding="utf-8")
     assert re.search(r'<script[^>]+src="\.\./_static/mathjax/tex-chtml\.js', page)
     assert (site / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
@@ -85,10 +95,11 @@ def test_mathjax_is_served_by_the_site(site):
     assert (site / "_static" / "mathjax" / "input" / "tex" / "extensions" / "boldsymbol.js").exists()
 
 
-def test_every_widget_on_the_site_is_static_and_light(site):
+@pytest.mark.parametrize("edition", EDITIONS, ids=["en", "zh"])
+def test_every_widget_on_the_site_is_static_and_light(site, edition):
     """Each chapter page has its widgets as HTML sliders over frames, within the budgets."""
     found = 0
-    for page in built_pages(site):
+    for page in built_pages(site / edition):
         text = page.read_text(encoding="utf-8")
         assert "application/vnd.jupyter.widget-view+json" not in text, page.name
         for match in re.finditer(r'<div class="mlbook-explorer"[^>]*data-frames="(\d+)"(.*?)</script>',
