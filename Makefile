@@ -81,10 +81,12 @@ test: book browser pdf
 	$(BIN)/python -m pytest
 
 # The whole book as one PDF, printed from the built site by headless Chromium (no network):
-# _build/pdf/book.pdf, also copied to _build/html/_downloads/book.pdf for the landing page's link.
+# _build/pdf/book.pdf, also copied to _build/html/_downloads/book.pdf for the landing page's link;
+# the Chinese edition likewise to _build/pdf/book-zh.pdf and _build/html/zh/_downloads/book.pdf.
 pdf: browser
 	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 2; }
 	$(BIN)/python scripts/build_pdf.py
+	@if [ -f _build/html/zh/index.html ]; then $(BIN)/python scripts/build_pdf.py --edition zh; fi
 
 # The Chinese edition's catalogues (scripts/translations.py): merge the current English in,
 # then list every unit that is untranslated or stale (its English changed since translated).

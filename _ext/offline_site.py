@@ -81,13 +81,21 @@ def link_the_pdf(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     first = next(iter(doctree.findall(nodes.paragraph)), None)
     if first is None:
         return
-    link = nodes.reference("", "the whole book as one PDF", refuri=PDF_IN_SITE,
-                           classes=["mlbook-pdf-download"])
     para = nodes.paragraph("", "", classes=["mlbook-pdf-link"])
-    para += [nodes.strong("", "Offline: "), nodes.Text("download "), link,
-             nodes.Text(" to read without a connection, print or annotate. Math, figures, code "
-                        "and outputs are as on this site, interactive figures are shown at "
-                        "their default setting, and each exercise is followed by its solution.")]
+    if getattr(app.config, "mlbook_edition", "en") == "zh":
+        link = nodes.reference("", "整本书的 PDF", refuri=PDF_IN_SITE,
+                               classes=["mlbook-pdf-download"])
+        para += [nodes.strong("", "离线阅读："), nodes.Text("下载"), link,
+                 nodes.Text("，无需联网即可阅读、打印或批注。其中的数学公式、图、代码和输出都与本网站"
+                            "相同，交互式图形以默认设置显示，每道练习之后紧接着它的解答。")]
+    else:
+        link = nodes.reference("", "the whole book as one PDF", refuri=PDF_IN_SITE,
+                               classes=["mlbook-pdf-download"])
+        para += [nodes.strong("", "Offline: "), nodes.Text("download "), link,
+                 nodes.Text(" to read without a connection, print or annotate. Math, figures, "
+                            "code and outputs are as on this site, interactive figures are "
+                            "shown at their default setting, and each exercise is followed by "
+                            "its solution.")]
     first.parent.insert(first.parent.index(first) + 1, para)
 
 

@@ -1,6 +1,11 @@
 """The whole book as one PDF, printed from the built site: `make pdf` (after `make book`).
 
-Usage: python scripts/build_pdf.py [--site _build/html] [--out _build/pdf/book.pdf]
+Usage: python scripts/build_pdf.py [--edition en|zh] [--site DIR] [--out FILE]
+
+``make pdf`` prints both editions: English from ``_build/html`` to ``_build/pdf/book.pdf``,
+and, when the Chinese edition is built, Chinese from ``_build/html/zh`` to
+``_build/pdf/book-zh.pdf`` (its title page, contents and notes in Chinese, its part captions
+and title from the Chinese build's ``_build/zh/src``).
 
 How it is made, with nothing but what the book already has (the built site, the headless
 Chromium its browser tests drive, and pypdf), and no network:
@@ -76,7 +81,7 @@ PRINT_CSS = """
   .bd-footer-article, .bd-footer-content, .prev-next-area, .prev-next-footer,
   .header-article-items, .article-header-buttons, #pst-back-to-top, .search-button,
   .pst-async-banner-revealer, #pst-skip-link, .skip-link, .bd-search, .toggle-button,
-  .copybtn, .headerlink, .mlbook-controls, .sidebar-toggle, .bd-header-announcement,
+  .copybtn, .headerlink, .mlbook-controls, .mlbook-language-switch, .sidebar-toggle, .bd-header-announcement,
   dialog { display: none !important; }
   .bd-main .bd-content .bd-article h1:first-of-type { display: block !important; }
   .bd-main .bd-content { margin-left: 0 !important; }
@@ -112,7 +117,7 @@ PRINT_CSS = """
 #: Run on each page once MathJax has finished: unfold, strip, annotate (see the module
 #: docstring). Returns the page's headings and where each id on the page lives.
 PREPARE_JS = r"""
-({pageUrl, onlineUrl}) => {
+({pageUrl, onlineUrl, text}) => {
   // The site's chrome goes, hidden or not: Chromium's outline would list its headings.
   document.querySelectorAll('#jb-print-docs-body, .bd-header, .bd-header-article, '
       + '.bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-article, '
@@ -144,8 +149,7 @@ PREPARE_JS = r"""
     const rel = pageUrl + (section ? '#' + section.id : '');
     const note = document.createElement('p');
     note.className = 'mlbook-pdf-note';
-    note.append(`Interactive figure, shown here at its default setting (${values.join(', ')}). `
-                + 'Move its sliders in the online book: ');
+    note.append(text.widget.replace('{values}', values.join(text.comma)));
     if (onlineUrl) {
       const a = document.createElement('a');
       a.href = onlineUrl + rel; a.textContent = onlineUrl + rel; a.className = 'mlbook-pdf-online';
@@ -153,7 +157,7 @@ PREPARE_JS = r"""
     } else {
       const code = document.createElement('code');
       code.textContent = rel;
-      note.append(code, ' in the site.');
+      note.append(code, text.in_site);
     }
     w.after(note);
   });
@@ -209,13 +213,36 @@ def system_chromium() -> str | None:
     return None
 
 
-def book_config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())
+#: Where each edition's book sources are (the Chinese ones are written by
+#: scripts/translations.py during `make book`), and the words the PDF adds in its language.
+SOURCES = {"en": ROOT, "zh": ROOT / "_build" / "zh" / "src"}
+TEXT = {
+    "en": {
+        "widget": "Interactive figure, shown here at its default setting ({values}). "
+                  "Move its sliders in the online book: ",
+        "comma": ", ", "in_site": " in the site.", "contents": "Contents",
+        "note": "This PDF is printed from the book's site: every number and figure in it was "
+                "computed when the book was built. Each interactive figure is shown at its "
+                "default setting, with a line saying where to move its sliders in the online "
+                "book{where}. Each exercise is followed by its solution.",
+    },
+    "zh": {
+        "widget": "交互式图形，此处显示其默认设置（{values}）。在线版中可以拖动它的滑块：",
+        "comma": "，", "in_site": "（网站中的页面）。", "contents": "目录",
+        "note": "本 PDF 由本书网站打印而成：其中每个数字和每幅图都是在构建本书时计算出来的。"
+                "每个交互式图形都以默认设置显示，并附一行说明在在线版{where}中到哪里拖动它的滑块。"
+                "每道练习之后紧接着它的解答。",
+    },
+}
 
 
-def toc_pages() -> list[tuple[str | None, str]]:
+def book_config(edition: str = "en") -> dict:
+    return yaml.safe_load((SOURCES[edition] / "_config.yml").read_text())
+
+
+def toc_pages(edition: str = "en") -> list[tuple[str | None, str]]:
     """(part caption, page) for every page of _toc.yml in order; the root page has no part."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load((SOURCES[edition] / "_toc.yml").read_text())
     pages = [(None, toc["root"])]
     for part in toc["parts"]:
         pages += [(part.get("caption"), c["file"]) for c in part["chapters"]]
@@ -247,7 +274,8 @@ def header_template(text: str) -> str:
             f'font-family:sans-serif;padding:0 16mm">{escape(text)}</div>')
 
 
-def print_page(browser, origin: str, page_path: str, out: Path, online: str | None) -> dict:
+def print_page(browser, origin: str, page_path: str, out: Path, online: str | None,
+               text: dict | None = None) -> dict:
     """Open one page of the site, prepare it for paper and print it to ``out``."""
     page = browser.new_page(viewport={"width": CONTENT_WIDTH_PX, "height": 1100},
                             color_scheme="light")
@@ -260,7 +288,8 @@ def print_page(browser, origin: str, page_path: str, out: Path, online: str | No
                                    timeout=60_000)
             page.evaluate("() => MathJax.startup.promise")
         page.add_style_tag(content=PRINT_CSS)
-        info = page.evaluate(PREPARE_JS, {"pageUrl": f"{page_path}.html", "onlineUrl": online})
+        info = page.evaluate(PREPARE_JS, {"pageUrl": f"{page_path}.html", "onlineUrl": online,
+                                          "text": text or TEXT["en"]})
         page.evaluate("() => document.fonts.ready.then(() => true)")
         page.pdf(path=str(out), format=PAPER, margin=MARGIN, print_background=True,
                  display_header_footer=True, header_template=header_template(info["title"]),
@@ -332,7 +361,7 @@ def contents(pages, infos, readers, front_pages: int) -> list[dict]:
     return entries
 
 
-def toc_html(config: dict, entries: list[dict], online: str | None) -> str:
+def toc_html(config: dict, entries: list[dict], online: str | None, text: dict | None = None) -> str:
     """Title page and table of contents; ``entries``: kind, title, page (1-based)."""
     rows = []
     for e in entries:
@@ -342,6 +371,7 @@ def toc_html(config: dict, entries: list[dict], online: str | None) -> str:
             rows.append(f'<a class="{e["kind"]}" href="{TOC_LINK}{e["page"]}">'
                         f'<span class="t">{escape(e["title"])}</span>'
                         f'<span class="n">{e["page"]}</span></a>')
+    text = text or TEXT["en"]
     where = f' (<a href="{online}">{escape(online)}</a>)' if online else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>
 body {{ font-family: sans-serif; font-size: 10.5pt; color: #222; margin: 0; }}
@@ -362,11 +392,8 @@ a .n {{ min-width: 2.5em; text-align: right; font-variant-numeric: tabular-nums;
 </style></head><body>
 <div class="title"><h1>{escape(config.get("title", ""))}</h1>
 <div class="by">{escape(config.get("author", ""))}</div>
-<div class="note">This PDF is printed from the book's site: every number and figure in it
-was computed when the book was built. Each interactive figure is shown at its default setting,
-with a line saying where to move its sliders in the online book{where}. Each exercise is
-followed by its solution.<br>&copy; {escape(str(config.get("copyright", "")))}</div></div>
-<h2>Contents</h2>
+<div class="note">{text["note"].format(where=where)}<br>&copy; {escape(str(config.get("copyright", "")))}</div></div>
+<h2>{text["contents"]}</h2>
 {''.join(rows)}
 </body></html>"""
 
@@ -454,7 +481,7 @@ def link_pages(writer, origin: str, targets: dict, online: str | None) -> tuple[
 
 
 def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
-          verbose: bool = True) -> dict:
+          verbose: bool = True, edition: str = "en") -> dict:
     """Print the book to ``out``; returns a summary (pages, bytes, seconds, chapters)."""
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader, PdfWriter
@@ -463,14 +490,17 @@ def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
     say = print if verbose else (lambda *a, **k: None)
     if not (site / "index.html").exists():
         sys.exit(f"no built site in {site}: run `make book` first")
-    config = book_config()
+    config = book_config(edition)
+    text = TEXT[edition]
     online = online_url(config)
+    if online and edition != "en":
+        online += f"{edition}/"
     if shutil.which("fc-list") and not subprocess.run(
             ["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip():
         print("warning: no Chinese font installed, so the glossary's Chinese terms print as "
               "empty boxes (Debian/Ubuntu: apt-get install fonts-wqy-microhei)", file=sys.stderr)
-    pages = toc_pages()
-    work = out.parent / "pages"
+    pages = toc_pages(edition)
+    work = out.parent / f"pages-{edition}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     httpd, origin = serve(site)
@@ -480,7 +510,7 @@ def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
             browser = p.chromium.launch(executable_path=system_chromium(), args=CHROMIUM_FLAGS)
             for i, (_, path) in enumerate(pages):
                 t0 = time.time()
-                infos.append(print_page(browser, origin, path, work / f"{i:02d}.pdf", online))
+                infos.append(print_page(browser, origin, path, work / f"{i:02d}.pdf", online, text))
                 say(f"  printed {path} in {time.time() - t0:.1f} s")
                 for what in infos[-1]["overflow"]:
                     print(f"warning: {path}: wider than the page: {what}", file=sys.stderr)
@@ -493,7 +523,7 @@ def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
             front_pages = 2
             for _ in range(3):
                 entries = contents(pages, infos, readers, front_pages)
-                toc_page.set_content(toc_html(config, entries, online), wait_until="load")
+                toc_page.set_content(toc_html(config, entries, online, text), wait_until="load")
                 toc_page.pdf(path=str(work / "front.pdf"), format=PAPER, margin=MARGIN)
                 n = len(PdfReader(work / "front.pdf").pages)
                 if n == front_pages:
@@ -505,7 +535,7 @@ def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
 
     writer = PdfWriter()
     writer.append(PdfReader(work / "front.pdf"), import_outline=False)
-    writer.add_outline_item(title="Contents", page_number=1)
+    writer.add_outline_item(title=text["contents"], page_number=1)
     targets: dict[tuple[str, str], int] = {}
     start, part_item, last_part = front_pages, None, None
     for (part, path), info, reader in zip(pages, infos, readers):
@@ -560,12 +590,16 @@ def build(site: Path = SITE, out: Path = OUT, copy_into_site: bool = True,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--site", type=Path, default=SITE)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--edition", choices=sorted(TEXT), default="en")
+    parser.add_argument("--site", type=Path, help="default: _build/html (zh: _build/html/zh)")
+    parser.add_argument("--out", type=Path, help="default: _build/pdf/book.pdf (zh: book-zh.pdf)")
     parser.add_argument("--no-copy", action="store_true",
                         help=f"do not copy the PDF into the site's {PDF_IN_SITE}")
     args = parser.parse_args(argv)
-    build(args.site.resolve(), args.out.resolve(), copy_into_site=not args.no_copy)
+    zh = args.edition == "zh"
+    site = args.site or (SITE / "zh" if zh else SITE)
+    out = args.out or (OUT.with_name("book-zh.pdf") if zh else OUT)
+    build(site.resolve(), out.resolve(), copy_into_site=not args.no_copy, edition=args.edition)
 
 
 if __name__ == "__main__":
