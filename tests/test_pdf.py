@@ -1,8 +1,9 @@
 """The book as one PDF (`make pdf`, scripts/build_pdf.py): complete, navigable, typeset.
 
-Reads _build/pdf/book.pdf when `make pdf` has made it from the current site; otherwise
-prints the built site to a PDF in a temporary folder first (about two minutes, Chromium
-needed as for tests/test_browser.py).
+Every test runs on both editions: the English PDF (_build/pdf/book.pdf, from _build/html)
+and the Chinese one (_build/pdf/book-zh.pdf, from _build/html/zh). Each is read where
+`make pdf` made it from the current site; otherwise the built site is printed to a PDF in a
+temporary folder first (about two minutes, Chromium needed as for tests/test_browser.py).
 """
 
 from __future__ import annotations
@@ -53,15 +54,34 @@ def page_title(page_html: str) -> str:
     return " ".join(strip_tags(h1).split())
 
 
+@pytest.fixture(scope="module", params=["en", "zh"])
+def edition(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def pdf_path(site: Path, tmp_path_factory) -> Path:
-    made = build_pdf.OUT
+def site(site: Path, edition: str) -> Path:
+    """The built site of this edition (the Chinese one is _build/html/zh)."""
+    if edition == "en":
+        return site
+    if not (site / "zh" / "index.html").exists():
+        pytest.fail("no Chinese edition in _build/html/zh: run `make book`")
+    return site / "zh"
+
+
+def made_pdf(edition: str) -> Path:
+    return build_pdf.OUT if edition == "en" else build_pdf.OUT.with_name(f"book-{edition}.pdf")
+
+
+@pytest.fixture(scope="module")
+def pdf_path(site: Path, edition: str, tmp_path_factory) -> Path:
+    made = made_pdf(edition)
     built = (site / "index.html").stat().st_mtime
     if made.exists() and made.with_suffix(".json").exists() and made.stat().st_mtime >= built:
         return made
-    out = tmp_path_factory.mktemp("pdf") / "book.pdf"
+    out = tmp_path_factory.mktemp("pdf") / made.name
     try:
-        build_pdf.build(site, out, copy_into_site=False, verbose=False)
+        build_pdf.build(site, out, copy_into_site=False, verbose=False, edition=edition)
     except Exception as err:  # no Chromium, most likely: say how to get one
         pytest.fail(f"could not print the book to PDF: {err}\n(test_browser.py's advice on "
                     "installing Chromium applies here too)")
@@ -147,27 +167,33 @@ def test_no_page_shows_raw_latex(site, page_texts):
     assert raw == [], "raw LaTeX in the PDF:\n" + "\n".join(raw)
 
 
-def test_each_interactive_figure_and_solution_is_shown(site, page_texts):
-    pages = site_html(site).values()
+def test_each_interactive_figure_and_solution_is_shown(site, edition, page_texts):
+    pages = list(site_html(site).values())
     widgets = sum(text.count('class="mlbook-explorer"') for text in pages)
     solutions = sum(len(re.findall(r'class="solution[ "]', text)) for text in pages)
     whole = squash("".join(page_texts))
     assert widgets > 0 and solutions > 0
-    assert whole.count(squash("Interactive figure, shown here at its default setting")) == widgets
-    assert whole.count("SolutiontoExercise") == solutions
+    note = build_pdf.TEXT[edition]["widget"].split("{values}")[0]
+    assert whole.count(squash(note)) == widgets
+    # A solution's title as the site shows it ("Solution to Exercise 3.1"), numbers dropped.
+    title = re.search(r'class="solution[ "].*?<p class="admonition-title">(.*?)</p>',
+                      "".join(pages), re.S).group(1)
+    label = re.sub(r"[\d.]+", "", squash(strip_tags(title)))
+    assert label and whole.count(label) == solutions, label
 
 
-def test_the_landing_page_links_to_the_pdf_in_the_site(site):
+def test_the_landing_page_links_to_the_pdf_in_the_site(site, edition):
     import offline_site
 
     assert offline_site.PDF_IN_SITE == build_pdf.PDF_IN_SITE
     intro = (site / "intro.html").read_text(encoding="utf-8")
     assert f'href="{build_pdf.PDF_IN_SITE}"' in intro, \
         "the landing page has no link to the PDF (rebuild the site: make book)"
-    if build_pdf.OUT.exists():
+    made = made_pdf(edition)
+    if made.exists():
         copied = site / build_pdf.PDF_IN_SITE
         assert copied.exists(), f"make pdf did not copy the PDF to {copied}"
-        assert copied.stat().st_size == build_pdf.OUT.stat().st_size
+        assert copied.stat().st_size == made.stat().st_size
 
 
 def test_nothing_is_wider_than_the_page(pdf_path):
