@@ -46,6 +46,8 @@ install: $(STAMP)
 # only show as its stale "0%|" text fallback; live readers still get their progress bars.
 # The execution cache knows a chapter's cells, not the mlbook code they call: when the
 # package changes, the cache and Sphinx's saved state are dropped so every chapter re-runs.
+# _build/.mlbook-code records which code the cached chapters ran with; it is written before
+# executing, so a build that is interrupted (or fails) keeps the chapters it finished.
 book: install
 	@echo "==> building the book: every changed chapter executes, unchanged ones come from the cache"
 	@start=$$(date +%s); \
@@ -54,6 +56,7 @@ book: install
 	  echo "==> mlbook's code changed since the last build: every chapter executes again"; \
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/zh/_build/.doctrees; \
 	fi; \
+	mkdir -p _build && echo "$$code" > _build/.mlbook-code; \
 	TQDM_DISABLE=1 $(BIN)/python scripts/execute_chapters.py $(if $(JOBS),--jobs $(JOBS),) || exit 1; \
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --keep-going || exit 1; \
 	english=$$(date +%s); \
@@ -61,7 +64,6 @@ book: install
 	$(BIN)/python scripts/translations.py build _build/zh/src || exit 1; \
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build _build/zh/src --path-output _build/zh --warningiserror --keep-going || exit 1; \
 	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh; \
-	echo "$$code" > _build/.mlbook-code; \
 	echo "==> book built in $$(( $$(date +%s) - start )) s (the Chinese edition $$(( $$(date +%s) - english )) s of it): open _build/html/index.html"
 
 # A Chromium for the browser tests: the system's (Debian: apt-get install chromium) if there
