@@ -319,11 +319,50 @@ def test_log_loss_gradient_is_label_minus_probability(moons):
     X_train, _, y_train, _ = moons
     model = GradientBoostingClassifier(n_estimators=1).fit(X_train, y_train)
     raw = np.full(len(y_train), model.init_)
-    gradient, hessian = model._gradient_hessian(y_train.astype(float), raw)   # eq. (2.17)
+    gradient, hessian = model.gradient_hessian(y_train.astype(float), raw)    # eq. (2.17)
     p = np.mean(y_train)
     np.testing.assert_allclose(model.init_, np.log(p / (1 - p)))
     np.testing.assert_allclose(gradient, y_train - p)
     np.testing.assert_allclose(hessian, p * (1 - p))
+
+
+def test_newton_step_of_a_tree_is_gradient_over_hessian_in_each_leaf(moons):
+    from sklearn.tree import DecisionTreeRegressor
+    X_train, _, y_train, _ = moons
+    model = GradientBoostingClassifier(n_estimators=1)
+    y = y_train.astype(float)
+    raw = np.linspace(-1.0, 1.0, len(y))                  # any current F, not a constant
+    g, H = model.gradient_hessian(y, raw)
+    rows = np.arange(0, len(y), 2)                         # fitted on every other point
+    tree = DecisionTreeRegressor(max_depth=2, random_state=0).fit(X_train[rows], g[rows])
+    step, update = model.newton_step(tree, X_train, rows, g, H)   # eq. (2.18)
+    leaf = tree.apply(X_train)
+    for node in np.unique(leaf[rows]):
+        inside = rows[leaf[rows] == node]
+        assert step[node] == pytest.approx(g[inside].sum() / H[inside].sum())
+    np.testing.assert_allclose(update, step[leaf])
+    # a learner without leaves gets one step for the whole stage: sum(g h) / sum(H h^2)
+    line = LinearRegression().fit(X_train[rows], g[rows])
+    one, update = model.newton_step(line, X_train, rows, g, H)
+    h = line.predict(X_train)
+    assert one == pytest.approx(np.sum(g[rows] * h[rows]) / np.sum(H[rows] * h[rows] ** 2))
+    np.testing.assert_allclose(update, one * h)
+
+
+def test_gradient_hessian_and_newton_step_refuse_bad_input(moons):
+    X_train, _, y_train, _ = moons
+    model = GradientBoostingRegressor()
+    y = y_train.astype(float)
+    with pytest.raises(ValueError, match="raw"):
+        model.gradient_hessian(y, np.zeros(len(y) + 1))
+    g, H = model.gradient_hessian(y, np.zeros(len(y)))
+    with pytest.raises(TypeError, match="learner"):
+        model.newton_step(None, X_train, np.arange(3), g, H)
+    line = LinearRegression().fit(X_train, g)
+    with pytest.raises(ValueError, match="rows"):
+        model.newton_step(line, X_train, np.array([len(y)]), g, H)
+    with pytest.raises(ValueError, match="H"):
+        model.newton_step(line, X_train, np.arange(3), g, H[:-1])
 
 
 def test_shrinkage_trades_stages_for_accuracy(moons):

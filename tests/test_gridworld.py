@@ -27,7 +27,7 @@ def test_registered_environment_passes_gymnasiums_check_env_without_warnings():
 def test_environment_with_random_starts_passes_check_env():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_env(GridWorld(start=None, max_episode_steps=10), skip_render_check=True)
+        check_env(GridWorld(start=None), skip_render_check=True)
 
 
 def test_spaces_are_discrete_with_25_states_and_5_actions():
@@ -85,11 +85,21 @@ def test_other_moves_earn_nothing():
     assert (obs, reward) == (1, 0.0)
 
 
-def test_episodes_are_truncated_after_max_episode_steps():
-    env = GridWorld(max_episode_steps=3)
+def test_the_world_itself_never_ends_an_episode():
+    env = GridWorld()
     env.reset()
-    flags = [env.step(STAY)[3] for _ in range(3)]
-    assert flags == [False, False, True]
+    flags = [env.step(STAY)[2:4] for _ in range(200)]
+    assert not any(terminated or truncated for terminated, truncated in flags)
+
+
+def test_episodes_are_truncated_by_gymnasiums_time_limit():
+    for env in (gymnasium.wrappers.TimeLimit(GridWorld(), max_episode_steps=3),
+                gymnasium.make(GRIDWORLD_ID, max_episode_steps=3)):
+        env.reset(seed=0)
+        flags = [env.step(STAY)[3] for _ in range(3)]
+        assert flags == [False, False, True]
+        episode = sample_episode(env, uniform_policy(25, 5), 10, seed=0)
+        assert len(episode) == 3 and not episode.terminated
 
 
 def test_the_mdp_has_the_same_rules_as_step():
@@ -222,7 +232,6 @@ def test_a_discount_outside_zero_one_is_refused_by_the_environment(gamma):
     ({"start": (-1, 0)}, "off the 5 x 5 board"),
     ({"target": 3}, "pair"),
     ({"r_forbidden": float("nan")}, "r_forbidden"),
-    ({"max_episode_steps": 0}, "max_episode_steps"),
     ({"render_mode": "human"}, "render_mode"),
 ])
 def test_other_bad_settings_are_refused(kwargs, match):

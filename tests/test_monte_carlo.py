@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mlbook.rl import (GRIDWORLD_ID, ZHAO_OPTIMAL_VALUES, EpisodeSampler, GridWorld,
-                       action_values, best_epsilon_greedy, epsilon_greedy_policy,
+                       action_values, best_epsilon_greedy, episodic_control,
+                       epsilon_greedy_policy, policy_cdf,
                        evaluate_policy_exact, greedy_policy, mc_basic, mc_epsilon_greedy,
                        mc_exploring_starts, sample_episode, suboptimal_states,
                        uniform_policy, unique_optimal_states, value_iteration)
@@ -210,6 +211,45 @@ def test_fast_sampler_draws_exactly_the_episodes_env_step_draws(world):
             np.testing.assert_array_equal(a, b)
 
 
+def test_episode_cdf_draws_the_episode_of_the_policy_it_is_the_cdf_of(world):
+    sampler = EpisodeSampler(world)
+    pi = np.random.default_rng(5).dirichlet(np.ones(5), size=25)
+    by_cdf = sampler.episode_cdf(policy_cdf(pi), 60, np.random.default_rng(9), start_state=7)
+    by_pi = sampler.episode(pi, 60, np.random.default_rng(9), start_state=7)
+    other = sampler.episode(uniform_policy(25, 5), 60, np.random.default_rng(9), start_state=7)
+    for a, b in zip(by_cdf, by_pi):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(by_cdf[1], other[1])
+    with pytest.raises(TypeError, match="cdf"):
+        sampler.episode_cdf(policy_cdf(pi)[:-1], 5, np.random.default_rng(0))
+
+
+def test_policy_cdf_rows_rise_to_exactly_one():
+    pi = np.array([[0.1, 0.2, 0.7], [0.0, 1.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    cdf = policy_cdf(pi)
+    assert [row[-1] for row in cdf] == [1.0, 1.0, 1.0]
+    np.testing.assert_allclose(cdf[0], [0.1, 0.3, 1.0])
+    assert cdf[1] == [0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="policy"):
+        policy_cdf(np.zeros((2, 3)))
+
+
+def test_the_two_control_algorithms_are_the_shared_loop_with_the_books_settings(world):
+    es = mc_exploring_starts(world, 300, 20, seed=5)
+    loop = episodic_control(world, 300, 20, exploring_starts=True, seed=5)
+    np.testing.assert_array_equal(es.q, loop.q)
+    np.testing.assert_array_equal(es.policy, loop.policy)
+    free = GridWorld(start=None)
+    eps = mc_epsilon_greedy(free, 0.2, 300, 20, seed=5)
+    loop = episodic_control(free, 300, 20, exploring_starts=False, epsilon=0.2,
+                            visit="every", seed=5)
+    np.testing.assert_array_equal(eps.q, loop.q)
+    first = episodic_control(free, 300, 20, exploring_starts=False, epsilon=0.2, seed=5)
+    assert not np.array_equal(first.q, loop.q)            # visit="first" by default
+    with pytest.raises(TypeError, match="exploring_starts"):
+        episodic_control(world, 10, 10, exploring_starts=1)
+
+
 def test_batch_sampling_equals_one_episode_at_a_time(world):
     sampler = EpisodeSampler(world)
     pi = uniform_policy(25, 5)
@@ -224,14 +264,42 @@ def test_batch_sampling_equals_one_episode_at_a_time(world):
 
 @pytest.mark.parametrize("algorithm", ["basic", "es", "eps"])
 def test_fast_and_gymnasium_step_paths_learn_the_same_thing(algorithm):
-    world = GridWorld(start=None, max_episode_steps=15)       # truncation honoured too
-    run = {"basic": lambda fast: mc_basic(world, 20, max_iter=3, fast=fast),
-           "es": lambda fast: mc_exploring_starts(world, 200, 20, seed=4, fast=fast),
-           "eps": lambda fast: mc_epsilon_greedy(world, 0.3, 200, 20, seed=4, fast=fast)}
-    a, b = run[algorithm](True), run[algorithm](False)
+    world = GridWorld(start=None)
+    run = {"basic": lambda env, fast: mc_basic(env, 20, max_iter=3, fast=fast),
+           "es": lambda env, fast: mc_exploring_starts(env, 200, 20, seed=4, fast=fast),
+           "eps": lambda env, fast: mc_epsilon_greedy(env, 0.3, 200, 20, seed=4, fast=fast)}
+    a, b = run[algorithm](world, True), run[algorithm](world, False)
     np.testing.assert_array_equal(a.q, b.q)
     np.testing.assert_array_equal(a.policy, b.policy)
-    assert a.n_steps == b.n_steps and a.n_steps <= a.n_episodes * 15
+    assert a.n_steps == b.n_steps == a.n_episodes * 20
+    # truncation is Gymnasium's TimeLimit, honoured through env.step: at most 15 steps
+    limited = run[algorithm](gymnasium.wrappers.TimeLimit(world, max_episode_steps=15), True)
+    assert limited.n_steps <= limited.n_episodes * 15 < a.n_steps
+
+
+def test_the_sampler_tabulates_only_an_unwrapped_environment_with_a_step_rule(world):
+    assert EpisodeSampler(world).fast                 # GridWorld.transition, unwrapped
+    assert not EpisodeSampler(world, fast=False).fast
+    assert not EpisodeSampler(gymnasium.wrappers.TimeLimit(world, 10)).fast
+    lake = gymnasium.make("FrozenLake-v1", is_slippery=False)
+    assert not EpisodeSampler(lake.unwrapped).fast    # no transition rule to tabulate
+
+
+def test_a_subclass_with_its_own_step_rule_is_sampled_by_that_rule():
+    class Costly(GridWorld):                         # every move also costs 0.5
+        def transition(self, state, action):
+            nxt, reward = super().transition(state, action)
+            return nxt, reward - 0.5
+    env, pi = Costly(), uniform_policy(25, 5)
+    sampler = EpisodeSampler(env)
+    assert sampler.fast
+    fast = sampler.episode(pi, 30, np.random.default_rng(3), start_state=4)
+    slow = sample_episode(env, pi, 30, start_state=4, rng=np.random.default_rng(3))
+    plain = EpisodeSampler(GridWorld()).episode(pi, 30, np.random.default_rng(3), start_state=4)
+    for a, b in zip(fast, (slow.states, slow.actions, slow.rewards)):   # step follows the rule
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fast[0], plain[0])
+    np.testing.assert_allclose(fast[2], plain[2] - 0.5)
 
 
 def test_works_on_the_registered_gymnasium_environment(world):

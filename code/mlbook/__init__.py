@@ -9,13 +9,16 @@ module                     chapter
 ``mlbook.ensemble``        2  Ensemble learning: bagging, AdaBoost, gradient boosting, stacking
 ``mlbook.rl``              3-4  Reinforcement learning: grid world, MDPs, planning, Monte Carlo
 ``mlbook.approximation``   5  Stochastic approximation: Robbins-Monro, SGD
-``mlbook.llm``             6-8  Language models: tiny LLaMA and its training (6), instruction
+``mlbook.llm``             6-9  Language models: tiny LLaMA and its training (6), instruction
                            tuning and LoRA (7, ``llm.instruct``), DPO (8, ``llm.dpo``)
 ``mlbook.attention``       9-10  Attention: MHA/GQA/MQA/MLA with KV caches; FlashAttention
 ``mlbook.vlm``             11  Vision-language: MoonViT, pixel shuffle, MoE, a tiny VLM
 ``mlbook.widgets``         every chapter: sliders that work live and on the static site
-``mlbook.plotting``        every chapter: one figure style
-``mlbook.progress``        every long loop: tqdm bars that ``TQDM_DISABLE=1`` switches off
+``mlbook.notebook``        every chapter: ``glue`` for the prose's numbers, ``show_source``
+                           for the code it shows (cut at ``# [mark: name]`` lines)
+``mlbook.plotting``        every chapter: one figure style; plain log ticks, class regions
+``mlbook.progress``        every long loop: tqdm bars that ``TQDM_DISABLE=1`` switches off;
+                           ``timed`` for the chapters' wall-clock measurements
 ``mlbook.checks``          every public function: argument checks, one rule for bool, NaN
                            and ``seed=None`` (fresh entropy)
 =========================  ==========================================================

@@ -261,6 +261,7 @@ def incremental_mean(samples: ArrayLike, schedule: StepSize | None = None,
                          f"got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("samples must be finite (no NaN or inf)")
+    # [mark: update]
     schedule = Harmonic() if schedule is None else _check_schedule(schedule)
     a = schedule(np.arange(1, x.shape[0] + 1))          # (n,)
     w = np.broadcast_to(_floats("w1", w1), x.shape[1:]).copy()
@@ -335,6 +336,7 @@ def robbins_monro(noisy_g: NoisyFunction, w0: ArrayLike, schedule: StepSize, ste
     start = _floats("w0", w0)
     if start.ndim > 1 or not np.all(np.isfinite(start)):
         raise ValueError(f"w0 must be a finite scalar or a 1-d array, got shape {start.shape}")
+    # [mark: iterate]
     gen = _rng(rng)
     a = schedule(np.arange(1, steps + 1))                 # (steps,)
     out = np.empty((steps + 1, paths) + start.shape)
@@ -583,6 +585,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, schedule: StepSize, steps: int,
     if start.shape != (d,):
         raise ValueError(f"w0 must have shape (d,) = ({d},), got shape {start.shape}")
 
+    # [mark: gradients]
     if batch_size is None:
         def noisy_gradient(W: np.ndarray, gen: np.random.Generator) -> np.ndarray:
             return _gradient(W, X, y, None)

@@ -49,12 +49,11 @@ from sklearn.model_selection import check_cv
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
-from .checks import (ArgumentTypeError, check_array, check_bool, check_callable, check_count,
-                     check_int, check_positive)
+from .checks import (ArgumentTypeError, check_array, check_bool, check_callable, check_choice,
+                     check_count, check_int, check_number, check_positive)
 from .progress import tqdm
 
 try:  # scikit-learn >= 1.6
@@ -85,6 +84,45 @@ __all__ = [
 def _template(estimator: Any, default: BaseEstimator) -> BaseEstimator:
     """An unfitted copy of ``estimator``, or of ``default`` when it is ``None``."""
     return clone(default if estimator is None else estimator)
+
+
+def _check_learner(name: str, value: Any) -> None:
+    """``None`` (the default learner) or an estimator with ``fit`` and ``predict``."""
+    if value is not None and not (callable(getattr(value, "fit", None))
+                                  and callable(getattr(value, "predict", None))):
+        raise ArgumentTypeError(f"{name} must be None or an estimator with fit and predict "
+                                f"methods, got {type(value).__name__}")
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    """A share of rows or columns: a number in (0, 1]."""
+    return check_number(name, value, minimum=0.0, exclusive_minimum=True, maximum=1.0)
+
+
+def _check_learning_rate(name: str, value: Any) -> float:
+    """A shrinkage or learning rate: a positive number."""
+    return check_number(name, value, minimum=0.0, exclusive_minimum=True)
+
+
+def _check_random_state(random_state: Any) -> None:
+    """scikit-learn's convention: ``None``, an int in [0, 2**32 - 1] or a ``RandomState``."""
+    if random_state is not None and not isinstance(random_state, np.random.RandomState):
+        check_int("random_state", random_state, minimum=0, maximum=2**32 - 1)
+
+
+def _check_ensemble_params(est: BaseEstimator, **extra: Callable[[str, Any], Any]) -> None:
+    """Check the hyper-parameters ``fit`` reads (scikit-learn checks them at fit time too):
+    ``estimator``, ``n_estimators`` and ``random_state`` when the estimator has them, then
+    each of ``extra``, a parameter name and its check."""
+    params = est.get_params(deep=False)
+    if "estimator" in params:
+        _check_learner("estimator", params["estimator"])
+    if "n_estimators" in params:
+        check_count("n_estimators", params["n_estimators"])
+    if "random_state" in params:
+        _check_random_state(params["random_state"])
+    for name, check in extra.items():
+        check(name, params[name])
 
 
 def _random_state(random_state) -> np.random.RandomState:
@@ -191,15 +229,6 @@ class BaggingClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_samples": [Interval(numbers.Real, 0, 1, closed="right")],
-        "max_features": [Interval(numbers.Real, 0, 1, closed="right")],
-        "bootstrap": ["boolean"],
-        "oob_score": ["boolean"],
-        "random_state": ["random_state"],
-    }
 
     def __init__(self, estimator=None, n_estimators: int = 10, *, max_samples: float = 1.0,
                  max_features: float = 1.0, bootstrap: bool = True, oob_score: bool = False,
@@ -214,8 +243,8 @@ class BaggingClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y) -> "BaggingClassifier":
         """Fit ``n_estimators`` learners, each on its own bootstrap sample of ``(X, y)``."""
-        self._validate_params()
-        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
+        _check_ensemble_params(self, max_samples=_check_fraction, max_features=_check_fraction,
+                               bootstrap=check_bool, oob_score=check_bool)
         if self.oob_score and not self.bootstrap:
             raise ValueError("oob_score=True needs bootstrap=True: without replacement and "
                              "max_samples=1.0 no point is ever out of the bag")
@@ -261,7 +290,7 @@ class BaggingClassifier(ClassifierMixin, BaseEstimator):
         counts = np.zeros(n_samples)
         for learner, rows, cols in zip(self.estimators_, self.estimators_samples_,
                                        self.estimators_features_):
-            out_of_bag = np.bincount(rows, minlength=n_samples) == 0
+            out_of_bag = np.bincount(np.asarray(rows, dtype=np.intp), minlength=n_samples) == 0
             if out_of_bag.any():
                 totals[out_of_bag] += self._learner_proba(learner, cols, X[out_of_bag])
                 counts[out_of_bag] += 1
@@ -337,12 +366,6 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
-        "random_state": ["random_state"],
-    }
 
     def __init__(self, estimator=None, n_estimators: int = 50, *, learning_rate: float = 1.0,
                  random_state=None):
@@ -353,8 +376,7 @@ class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y) -> "AdaBoostClassifier":
         """Run up to ``n_estimators`` rounds of SAMME on ``(X, y)``."""
-        self._validate_params()
-        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
+        _check_ensemble_params(self, learning_rate=_check_learning_rate)
         X, y = validate_data(self, X, y)
         self.classes_, y_encoded = _encode_labels(self, y)
         K = len(self.classes_)
@@ -539,6 +561,24 @@ def adaboost_margin_bound(errors, theta: float = 0.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # Gradient boosting (chapter 2, section "Gradient boosting")
 # ---------------------------------------------------------------------------------------
+def _check_targets_raw(y, raw) -> tuple[np.ndarray, np.ndarray]:
+    y = check_array("y", y, ndim=1)
+    raw = check_array("raw", raw, shape=y.shape)
+    return y, raw
+
+
+def _check_newton_args(learner, X, rows, g, H):
+    if not callable(getattr(learner, "predict", None)):
+        raise ArgumentTypeError(f"learner must be the stage's fitted regressor (with a "
+                                f"predict method), got {type(learner).__name__}")
+    X = check_array("X", X, ndim=2)
+    n = X.shape[0]
+    rows = check_array("rows", rows, ndim=1, integer=True, minimum=0, maximum=n - 1)
+    g = check_array("g", g, shape=(n,))
+    H = check_array("H", H, shape=(n,))
+    return learner, X, rows, g, H
+
+
 class _GradientBoosting(BaseEstimator):
     """Gradient descent in function space, shared by the regressor and the classifier.
 
@@ -547,17 +587,10 @@ class _GradientBoosting(BaseEstimator):
     adds a shrunken copy, F_m = F_{m-1} + learning_rate * gamma * h_m (eq. (2.16)). For a tree
     the step is taken leaf by leaf (Friedman's TreeBoost), gamma_j = sum of gradients over
     sum of Hessians in leaf j (eq. (2.18)); any other regressor gets one gamma for the whole
-    stage. Subclasses supply the loss: :meth:`_init_raw`, :meth:`_gradient_hessian`,
+    stage. Subclasses supply the loss: :meth:`_init_raw`, :meth:`gradient_hessian`,
     :meth:`_loss`.
     """
 
-    _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
-        "subsample": [Interval(numbers.Real, 0, 1, closed="right")],
-        "random_state": ["random_state"],
-    }
 
     def __init__(self, estimator=None, n_estimators: int = 100, *, learning_rate: float = 0.1,
                  subsample: float = 1.0, random_state=None):
@@ -571,8 +604,12 @@ class _GradientBoosting(BaseEstimator):
     def _init_raw(self, y: np.ndarray) -> float:
         raise NotImplementedError
 
-    def _gradient_hessian(self, y: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Negative gradient and second derivative of the loss at ``raw``, each (n,)."""
+    def gradient_hessian(self, y, raw) -> tuple[np.ndarray, np.ndarray]:
+        """Negative gradient and second derivative of the loss at ``raw``, each (n,).
+
+        ``y`` holds the targets (0/1 for the classifier), ``raw`` the current ``F(x_i)``;
+        both have shape (n,). Eq. (2.15): the stage's learner is fitted to the first.
+        """
         raise NotImplementedError
 
     def _loss(self, y: np.ndarray, raw: np.ndarray) -> float:
@@ -591,13 +628,13 @@ class _GradientBoosting(BaseEstimator):
         self.estimators_, self.steps_ = [], []
         self.train_loss_ = np.empty(self.n_estimators)
         for m in range(self.n_estimators):
-            residual, hessian = self._gradient_hessian(y, raw)    # eq. (2.15)
+            residual, hessian = self.gradient_hessian(y, raw)    # eq. (2.15)
             rows = (np.sort(rng.choice(n_samples, n_rows, replace=False))
                     if n_rows < n_samples else np.arange(n_samples))
             learner = clone(template)
             _share_rng(learner, rng)
             learner.fit(X[rows], residual[rows])
-            step, update = self._newton_step(learner, X, rows, residual, hessian)
+            step, update = self.newton_step(learner, X, rows, residual, hessian)
             raw += self.learning_rate * update                    # eq. (2.16)
             self.estimators_.append(learner)
             self.steps_.append(step)
@@ -607,8 +644,7 @@ class _GradientBoosting(BaseEstimator):
     #: residuals already holds sum(g) / sum(H) in its leaves, so its own values are used.
     _tree_leaves_are_newton_steps = False
 
-    def _newton_step(self, learner, X: np.ndarray, rows: np.ndarray, g: np.ndarray,
-                     H: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+    def newton_step(self, learner, X, rows, g, H) -> tuple[np.ndarray | float, np.ndarray]:
         """Step lengths gamma and the stage's output gamma * h_m(X) for every row of X.
 
         For a tree, one step per leaf (eq. (2.18)): sum(g) / sum(H) over the training points
@@ -616,7 +652,12 @@ class _GradientBoosting(BaseEstimator):
         minimiser for squared loss (the leaf mean of the residuals, which the tree already
         predicts, so the step is 1) and one Newton step for log-loss. Any other learner
         gets a single step sum(g h) / sum(H h^2). Empty sums give a step of 0.
+
+        ``learner`` is the stage's fitted regressor, ``X`` the ``(n, d)`` inputs, ``rows``
+        the indices of the points it was fitted on, ``g`` and ``H`` the gradient and
+        Hessian of :meth:`gradient_hessian` at every row of ``X``, each ``(n,)``.
         """
+        learner, X, rows, g, H = _check_newton_args(learner, X, rows, g, H)
         if not (hasattr(learner, "apply") and hasattr(learner, "tree_")):
             h = learner.predict(X)
             den = float(np.sum(H[rows] * h[rows] ** 2))
@@ -624,7 +665,7 @@ class _GradientBoosting(BaseEstimator):
             return step, step * h
         if self._tree_leaves_are_newton_steps:
             return 1.0, learner.predict(X)
-        leaf = learner.apply(X)                                   # (n,) node ids
+        leaf = learner.apply(X).astype(np.intp, copy=False)      # (n,) node ids
         size = learner.tree_.node_count
         num = np.bincount(leaf[rows], weights=g[rows], minlength=size)
         den = np.bincount(leaf[rows], weights=H[rows], minlength=size)
@@ -678,8 +719,8 @@ class GradientBoostingRegressor(RegressorMixin, _GradientBoosting):
 
     def fit(self, X, y) -> "GradientBoostingRegressor":
         """Fit ``n_estimators`` stages to ``(X, y)``, y real-valued."""
-        self._validate_params()
-        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
+        _check_ensemble_params(self, learning_rate=_check_learning_rate,
+                               subsample=_check_fraction)
         X, y = validate_data(self, X, y, y_numeric=True)
         self._boost(X, np.asarray(y, dtype=float))
         return self
@@ -689,7 +730,9 @@ class GradientBoostingRegressor(RegressorMixin, _GradientBoosting):
     def _init_raw(self, y):
         return float(np.mean(y))
 
-    def _gradient_hessian(self, y, raw):
+    def gradient_hessian(self, y, raw) -> tuple[np.ndarray, np.ndarray]:
+        """The residual ``y - raw`` and the constant Hessian 1, each (n,) (squared loss)."""
+        y, raw = _check_targets_raw(y, raw)
         return y - raw, np.ones_like(raw)
 
     def _loss(self, y, raw):
@@ -730,8 +773,8 @@ class GradientBoostingClassifier(ClassifierMixin, _GradientBoosting):
 
     def fit(self, X, y) -> "GradientBoostingClassifier":
         """Fit ``n_estimators`` stages to ``(X, y)``, y with exactly two classes."""
-        self._validate_params()
-        check_count("n_estimators", self.n_estimators)   # sklearn's Interval admits True
+        _check_ensemble_params(self, learning_rate=_check_learning_rate,
+                               subsample=_check_fraction)
         X, y = validate_data(self, X, y)
         self.classes_, y_encoded = _encode_labels(self, y)
         if len(self.classes_) != 2:
@@ -746,7 +789,9 @@ class GradientBoostingClassifier(ClassifierMixin, _GradientBoosting):
         p = float(np.mean(y))
         return float(np.log(p / (1.0 - p)))
 
-    def _gradient_hessian(self, y, raw):
+    def gradient_hessian(self, y, raw) -> tuple[np.ndarray, np.ndarray]:
+        """``y - p`` and ``p (1 - p)`` with ``p = sigmoid(raw)``, each (n,): eq. (2.17)."""
+        y, raw = _check_targets_raw(y, raw)
         p = expit(raw)
         return y - p, p * (1.0 - p)                              # eq. (2.17) and its slope
 
@@ -847,14 +892,6 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     ``random_state``) can reach them.
     """
 
-    _parameter_constraints: dict = {
-        "estimators": [list, None],
-        "final_estimator": [HasMethods(["fit", "predict"]), None],
-        "cv": ["cv_object", StrOptions({"in-sample"})],
-        "stack_method": [StrOptions({"auto", "predict_proba", "decision_function",
-                                     "predict"})],
-        "passthrough": ["boolean"],
-    }
 
     def __init__(self, estimators=None, final_estimator=None, *, cv=5,
                  stack_method: str = "auto", passthrough: bool = False):
@@ -890,6 +927,29 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 self.estimators = [(name, learner if name == key else old)
                                    for name, old in self.estimators]
         return super().set_params(**params)
+
+    def _check_params(self) -> None:
+        """The checks scikit-learn's own stacking makes of its parameters, at fit time."""
+        if self.estimators is not None and not isinstance(self.estimators, list):
+            raise ArgumentTypeError(f"estimators must be None or a list of (name, estimator) "
+                                    f"pairs, got {type(self.estimators).__name__}")
+        _check_learner("final_estimator", self.final_estimator)
+        cv = self.cv
+        if isinstance(cv, str):
+            check_choice("cv", cv, ("in-sample",))
+        elif isinstance(cv, (bool, np.bool_)):
+            raise ArgumentTypeError(f"cv must be None, a number of folds >= 2, a splitter, "
+                                    f"an iterable of splits or 'in-sample', got {cv!r}")
+        elif isinstance(cv, numbers.Integral):
+            check_int("cv", cv, minimum=2)
+        elif cv is not None and not (hasattr(cv, "split") and hasattr(cv, "get_n_splits")) \
+                and not hasattr(cv, "__iter__"):
+            raise ArgumentTypeError(f"cv must be None, a number of folds >= 2, a splitter, "
+                                    f"an iterable of splits or 'in-sample', got "
+                                    f"{type(cv).__name__}")
+        check_choice("stack_method", self.stack_method,
+                     ("auto", "predict_proba", "decision_function", "predict"))
+        check_bool("passthrough", self.passthrough)
 
     def _named_base_learners(self) -> list[tuple[str, BaseEstimator]]:
         if self.estimators is None:
@@ -944,13 +1004,14 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y) -> "StackingClassifier":
         """Fit the base learners out of fold, the final estimator, then refit the bases."""
-        self._validate_params()
+        self._check_params()
         X, y = validate_data(self, X, y)
         self.classes_, y_encoded = _encode_labels(self, y)
         named = self._named_base_learners()
         templates = [clone(learner) for _, learner in named]
         self.stack_method_ = [self._method_for(t) for t in templates]
 
+        # [mark: refit]
         # every base learner refitted on the whole training set (used at predict time)
         self.estimators_ = [clone(t).fit(X, y_encoded) for t in templates]
         self.named_estimators_ = {name: est for (name, _), est in zip(named, self.estimators_)}
@@ -971,6 +1032,7 @@ class StackingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             if np.isnan(Z).any():
                 raise ValueError("cv must put every training point in exactly one "
                                  "held-out fold (a partition), so each gets a prediction")
+        # [mark: final]
         if self.passthrough:
             Z = np.hstack([Z, X])
         final = _template(self.final_estimator, LogisticRegression())

@@ -1,4 +1,4 @@
-"""Reinforcement learning: the code behind chapters 3-5.
+"""Reinforcement learning: the code behind chapters 3-4.
 
 =============================  ===========================================================
 module                         what it holds
@@ -6,30 +6,35 @@ module                         what it holds
 :mod:`mlbook.rl.mdp`           :class:`FiniteMDP` (``P`` ``(S, A, S)``, ``R`` ``(S, A)``,
                                ``gamma``) and policies as ``(S, A)`` arrays
 :mod:`mlbook.rl.gridworld`     :class:`GridWorld`, a Gymnasium environment, and its drawing
-:mod:`mlbook.rl.episodes`      sampling a trajectory under a policy; discounted returns
+:mod:`mlbook.rl.episodes`      sampling trajectories under a policy (one loop, Gymnasium
+                               interface only); discounted returns
 :mod:`mlbook.rl.planning`      policy evaluation (closed form, iterative), value, policy
                                and truncated policy iteration, greedy policies, policy
                                improvement, value iteration's stopping bounds
 :mod:`mlbook.rl.examples`      textbook MDPs with published values to check against
 :mod:`mlbook.rl.monte_carlo`   Monte Carlo control from sampled episodes (chapter 4): MC
-                               Basic, exploring starts, epsilon-greedy; a fast sampler;
+                               Basic, exploring starts, epsilon-greedy (one shared loop);
                                prediction and off-policy importance sampling
 :mod:`mlbook.rl.blackjack`     Blackjack through Gymnasium, and its exact values (chapter 4)
 =============================  ===========================================================
 
 Importing this package registers the grid world with Gymnasium as
-``"mlbook/GridWorld-v0"``, so ``gymnasium.make("mlbook/GridWorld-v0")`` works.
+``"mlbook/GridWorld-v0"``, so ``gymnasium.make("mlbook/GridWorld-v0")`` works. The task is
+continuing, so the registration sets no time limit; ``gymnasium.make("mlbook/GridWorld-v0",
+max_episode_steps=n)`` adds Gymnasium's ``TimeLimit``, which truncates episodes after ``n``
+steps.
 """
 
 import gymnasium as _gym
 
-from .episodes import Episode, discounted_return, discounted_returns, sample_episode
+from .episodes import (Episode, EpisodeSampler, discounted_return, discounted_returns,
+                       policy_cdf, sample_episode)
 from .examples import (SUTTON_BARTO_OPTIMAL_VALUES, SUTTON_BARTO_RANDOM_VALUES,
                        ZHAO_OPTIMAL_VALUES, random_mdp, sutton_barto_gridworld)
 from .gridworld import ACTION_NAMES, ACTIONS, GridWorld, plot_gridworld, policy_from_arrows
 from .mdp import FiniteMDP, check_policy, deterministic_policy, uniform_policy
-from .monte_carlo import (EpisodeSampler, MCResult, OffPolicyResult, ValueEstimates,
-                          best_epsilon_greedy, epsilon_greedy_policy,
+from .monte_carlo import (MCResult, OffPolicyResult, ValueEstimates,
+                          best_epsilon_greedy, episodic_control, epsilon_greedy_policy,
                           importance_sampling_estimates, mc_basic, mc_epsilon_greedy,
                           mc_exploring_starts, mc_off_policy_prediction,
                           state_value_estimates, suboptimal_states, unique_optimal_states)
@@ -51,10 +56,11 @@ __all__ = [
     "discounted_return", "discounted_returns", "evaluate_policy_exact",
     "evaluate_policy_iterative", "greedy_policy", "plot_gridworld", "policy_from_arrows",
     "policy_iteration", "StoppingBounds", "improve_policy", "random_mdp", "stopping_bounds",
-    "sample_episode", "sutton_barto_gridworld", "truncated_policy_iteration",
+    "policy_cdf", "sample_episode", "sutton_barto_gridworld", "truncated_policy_iteration",
     "uniform_policy", "value_iteration", "ZHAO_OPTIMAL_VALUES",
     # chapter 4: Monte Carlo methods
-    "EpisodeSampler", "MCResult", "best_epsilon_greedy", "epsilon_greedy_policy", "mc_basic",
+    "EpisodeSampler", "MCResult", "best_epsilon_greedy", "episodic_control",
+    "epsilon_greedy_policy", "mc_basic",
     "mc_epsilon_greedy", "mc_exploring_starts", "suboptimal_states", "unique_optimal_states",
     "OffPolicyResult", "ValueEstimates", "importance_sampling_estimates",
     "mc_off_policy_prediction", "state_value_estimates",

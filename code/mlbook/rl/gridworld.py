@@ -94,9 +94,6 @@ class GridWorld(gym.Env):
         at random (with the generator ``reset(seed=...)`` seeds).
         ``reset(options={"start": s})`` overrides it for one episode (``s`` a state index
         or a ``(row, col)`` pair), which exploring starts in chapter 4 need.
-    max_episode_steps
-        Steps after which ``step`` reports ``truncated=True``, or ``None`` for never (the
-        task is continuing; ``terminated`` is always ``False``).
     render_mode
         ``None`` or ``"ansi"`` (``render()`` returns the board as text).
 
@@ -110,7 +107,7 @@ class GridWorld(gym.Env):
                  forbidden: Iterable[Cell] = DEFAULT_FORBIDDEN, target: Cell = DEFAULT_TARGET,
                  r_boundary: float = -1.0, r_forbidden: float = -1.0, r_target: float = 1.0,
                  r_other: float = 0.0, gamma: float = 0.9, start: Cell | None = (0, 0),
-                 max_episode_steps: int | None = None, render_mode: str | None = None):
+                 render_mode: str | None = None):
         self.n_rows, self.n_cols = _check_size(size)
         if isinstance(forbidden, str) or not hasattr(forbidden, "__iter__"):
             raise ArgumentTypeError(f"forbidden must be a collection of (row, col) cells, "
@@ -134,12 +131,6 @@ class GridWorld(gym.Env):
         self.r_other = self.rewards["r_other"]
         self.gamma = check_discount(gamma)
         self.start: Cell | None = None if start is None else self._check_cell(start, "start")
-        if max_episode_steps is not None and (
-                isinstance(max_episode_steps, bool)
-                or not isinstance(max_episode_steps, numbers.Integral) or max_episode_steps < 1):
-            raise ValueError(
-                f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
-        self.max_episode_steps = max_episode_steps
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, "
@@ -149,7 +140,6 @@ class GridWorld(gym.Env):
         self.observation_space = spaces.Discrete(self.n_states)
         self.action_space = spaces.Discrete(len(ACTIONS))
         self._state: int | None = None
-        self._elapsed = 0
 
     # ---- geometry --------------------------------------------------------------------
     @property
@@ -196,7 +186,12 @@ class GridWorld(gym.Env):
 
     # ---- the model: one function that both step() and to_mdp() use -------------------
     def transition(self, state: int, action: int) -> tuple[int, float]:
-        """``(next_state, reward)`` of taking ``action`` in ``state`` (the rules above)."""
+        """``(next_state, reward)`` of taking ``action`` in ``state`` (the rules above).
+
+        The one rule :meth:`step` applies, exposed so that a sampler can tabulate it
+        (:class:`~mlbook.rl.episodes.EpisodeSampler`): a subclass that changes the
+        dynamics overrides this method, and :meth:`step` follows.
+        """
         return self._move(self._check_state(state), self._check_action(action))
 
     def _check_action(self, action: Any, name: str = "action") -> int:
@@ -262,23 +257,21 @@ class GridWorld(gym.Env):
             self._state = self.state_of(self.start)
         else:
             self._state = int(self.np_random.integers(self.n_states))
-        self._elapsed = 0
         return self._state, {"cell": self.cell_of(self._state)}
 
     def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
         """Take ``action``: ``(observation, reward, terminated, truncated, info)``.
 
-        ``terminated`` is always ``False`` (a continuing task); ``truncated`` is ``True``
-        once ``max_episode_steps`` steps have been taken, if that is set.
+        ``terminated`` and ``truncated`` are always ``False``: the task is continuing. To cut
+        episodes after ``n`` steps, wrap the world in Gymnasium's
+        ``TimeLimit(world, max_episode_steps=n)`` (``gymnasium.make(GRIDWORLD_ID,
+        max_episode_steps=n)`` does it), which reports ``truncated=True`` at step ``n``.
         """
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        nxt, reward = self._move(self._state, self._check_action(action))
+        nxt, reward = self.transition(self._state, action)
         self._state = nxt
-        self._elapsed += 1
-        truncated = (self.max_episode_steps is not None
-                     and self._elapsed >= self.max_episode_steps)
-        return nxt, reward, False, bool(truncated), {"cell": divmod(nxt, self.n_cols)}
+        return nxt, reward, False, False, {"cell": divmod(nxt, self.n_cols)}
 
     def render(self) -> str | None:
         """The board as text: ``A`` the agent, ``T`` the target, ``#`` forbidden, ``.`` free."""

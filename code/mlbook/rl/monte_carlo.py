@@ -30,12 +30,14 @@ Each control algorithm takes any environment of chapter 3's form: a :class:`~mlb
 or any Gymnasium environment with ``Discrete`` observation and action spaces (MC Basic and
 exploring starts also need ``reset(options={"start": s})`` to start where they ask, as the
 grid world does). The learner sees only the states, actions and rewards of the episodes;
-it never reads ``P`` or ``R``. Episodes come from chapter 3's
-:func:`~mlbook.rl.episodes.sample_episode`, which steps the environment. For a plain
-``GridWorld`` an :class:`EpisodeSampler` replays the world's own step rule
-(``GridWorld.transition``, tabulated once) in a tight loop instead: the same episodes,
-step for step and seed for seed, several times faster (tests check the equality, the
-chapter measures the speed-up).
+it never reads ``P`` or ``R``. Episodes come from an
+:class:`~mlbook.rl.episodes.EpisodeSampler`, which runs chapter 3's
+:func:`~mlbook.rl.episodes.sample_episode` loop and depends only on the Gymnasium
+interface. Where an unwrapped environment exposes its own deterministic step rule
+(``transition(state, action)``, as ``GridWorld`` does) the sampler tabulates it once and
+looks steps up instead of calling ``env.step``: the same episodes, step for step and seed
+for seed, faster (tests check the equality, the chapter measures the speed-up). Exploring
+starts and MC epsilon-greedy share one loop, :func:`episodic_control`.
 
 Every function is seeded and returns an :class:`MCResult`: the action values ``q``
 (shape ``(S, A)``, in reward units), the policy (``(S, A)`` action probabilities), how many
@@ -50,24 +52,22 @@ with replacing eligibility traces", *Machine Learning* 22, 1996 (first- and ever
 
 from __future__ import annotations
 
-import bisect
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
-                      check_index, check_instance, check_int, check_number, check_seed)
+                      check_instance, check_number, check_seed)
 from ..progress import tqdm
 
-from .episodes import discounted_return, discounted_returns, sample_episode
-from .gridworld import GridWorld
+from .episodes import EpisodeSampler, discounted_return, discounted_returns, policy_cdf
 from .mdp import FiniteMDP, check_policy, uniform_policy
 from .planning import evaluate_policy_exact, greedy_policy
 
-__all__ = ["EpisodeSampler", "MCResult", "OffPolicyResult", "ValueEstimates",
-           "best_epsilon_greedy", "epsilon_greedy_policy", "importance_sampling_estimates",
-           "mc_basic", "mc_epsilon_greedy", "mc_exploring_starts", "mc_off_policy_prediction",
+__all__ = ["MCResult", "OffPolicyResult", "ValueEstimates",
+           "best_epsilon_greedy", "episodic_control", "epsilon_greedy_policy",
+           "importance_sampling_estimates", "mc_basic", "mc_epsilon_greedy", "mc_exploring_starts", "mc_off_policy_prediction",
            "state_value_estimates", "suboptimal_states", "unique_optimal_states",
            "PROGRESS_MIN_STEPS"]
 
@@ -270,166 +270,6 @@ def suboptimal_states(q: np.ndarray, q_star: np.ndarray, *, atol: float = 1e-6) 
     return q_star[np.arange(len(q)), chosen] < best - atol
 
 
-# ---- sampling episodes --------------------------------------------------------------------
-class EpisodeSampler:
-    """Episodes of an environment under a policy, as ``(states, actions, rewards)`` arrays.
-
-    For a plain :class:`~mlbook.rl.gridworld.GridWorld` (``fast=True``) it tabulates the
-    world's step rule once, ``next_state, reward = env.transition(s, a)`` for every pair,
-    and replays it in a loop over Python lists (:meth:`episode`) or over many episodes at
-    once with NumPy (:meth:`batch`). It draws the action of step ``t`` exactly as chapter
-    3's :func:`~mlbook.rl.episodes.sample_episode` does (one uniform number per step,
-    inverse CDF of ``pi(. | s)``), so with the same generator it returns the same episodes
-    as stepping the environment, several times faster. Any other environment, or
-    ``fast=False``, is run through :func:`~mlbook.rl.episodes.sample_episode`.
-
-    The learner gets nothing but the sampled arrays: the table is a faster simulator, not
-    a model handed to the algorithm.
-
-    Parameters
-    ----------
-    env
-        A ``GridWorld`` or any Gymnasium environment with ``Discrete`` observation and
-        action spaces; anything else raises ``ValueError``.
-    seed
-        Passed to the environment's first ``reset`` (its own generator, e.g. for random
-        start cells); the actions are drawn from the generator each call is given.
-    fast
-        Use the tabulated step rule when ``env`` is a plain ``GridWorld``.
-    """
-
-    def __init__(self, env, *, seed: int | None = None, fast: bool = True):
-        n_s, n_a = _check_env(env)
-        if seed is not None:
-            check_int("seed", seed, minimum=0)
-        fast = check_bool("fast", fast)
-        self.env = env
-        self.n_states, self.n_actions = int(n_s), int(n_a)
-        self.fast = bool(fast) and isinstance(env, GridWorld) and (
-            type(env).step is GridWorld.step and type(env).reset is GridWorld.reset)
-        self._env_seed = seed      # passed to the first reset() only
-        if self.fast:
-            S, A = self.n_states, self.n_actions
-            self.next_state = np.zeros((S, A), dtype=np.int64)
-            self.reward = np.zeros((S, A))
-            for s in range(S):
-                for a in range(A):
-                    self.next_state[s, a], self.reward[s, a] = env.transition(s, a)
-            self._next_list = self.next_state.tolist()
-            self.max_steps = env.max_episode_steps
-
-    def _reset_seed(self) -> int | None:
-        # seed the environment's own generator on the first reset only
-        seed, self._env_seed = self._env_seed, None
-        return seed
-
-    @staticmethod
-    def _cdf(policy: np.ndarray) -> np.ndarray:
-        cum = np.cumsum(policy, axis=1)
-        cum /= cum[:, -1:]          # as sample_episode: every row ends at exactly 1
-        return cum
-
-    def episode(self, policy: np.ndarray, length: int, rng: np.random.Generator, *,
-                start_state: int | None = None, start_action: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One episode of at most ``length`` steps: ``states, actions, rewards``, each ``(T,)``.
-
-        ``rng`` draws the actions; ``start_state`` and ``start_action`` fix ``S_0`` and
-        ``A_0`` (exploring starts). The environment's ``reset`` gets the sampler's ``seed``
-        the first time. Raises ``ValueError`` if the environment does not start where asked.
-        """
-        length = _check_int("length", length)
-        check_instance("rng", rng, np.random.Generator, what="a numpy Generator")
-        if not self.fast:
-            ep = sample_episode(self.env, policy, length, seed=self._reset_seed(),
-                                start_state=start_state, start_action=start_action, rng=rng)
-            if start_state is not None and int(ep.states[0]) != int(start_state):
-                raise ValueError(
-                    f"the environment started in state {int(ep.states[0])}, not in the "
-                    f"requested {start_state}: it ignores reset(options={{'start': s}}), "
-                    "which MC Basic and exploring starts need; use mc_epsilon_greedy")
-            return ep.states, ep.actions, ep.rewards
-        if start_state is not None:
-            start_state = self._check_index("start_state", start_state, self.n_states)
-        if start_action is not None:
-            start_action = self._check_index("start_action", start_action, self.n_actions)
-        cum = self._cdf(check_policy(policy, self.n_states, self.n_actions)).tolist()
-        return self._episode(cum, length, rng, start_state, start_action)
-
-    @staticmethod
-    def _check_index(name: str, value: Any, n: int) -> int:
-        return check_index(name, value, n)
-
-    def _episode(self, cum: list, length: int, rng: np.random.Generator,
-                 start_state: int | None, start_action: int | None):
-        # the fast path of episode(); cum[s] is the CDF of pi(. | s) as a list
-        if start_state is None:         # the environment decides where to start
-            s, _ = self.env.reset(seed=self._reset_seed())
-        else:                           # no reset needed: the table holds the world's rule
-            s = start_state
-        uniforms = rng.random(length).tolist()          # as sample_episode draws them
-        n = length if self.max_steps is None else min(length, self.max_steps)
-        nxt = self._next_list
-        last = self.n_actions - 1
-        right = bisect.bisect_right
-        states, actions = [0] * n, [0] * n
-        for t in range(n):
-            if t == 0 and start_action is not None:
-                a = start_action
-            else:   # the first action whose CDF exceeds u, as in sample_episode
-                a = right(cum[s], uniforms[t])
-                if a > last:
-                    a = last
-            states[t] = s
-            actions[t] = a
-            s = nxt[s][a]
-        st = np.array(states, dtype=np.int64)
-        ac = np.array(actions, dtype=np.int64)
-        return st, ac, self.reward[st, ac]
-
-    def batch(self, policy: np.ndarray, length: int, rng: np.random.Generator,
-              start_states: np.ndarray, start_actions: np.ndarray | None = None
-              ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Episodes from each of ``start_states`` (and ``start_actions``), all under ``policy``.
-
-        Returns a list of ``(states, actions, rewards)``, one per start, the same as calling
-        :meth:`episode` for each start in turn; for a grid world the steps of all episodes
-        are taken together with NumPy, one array operation per time step.
-        """
-        length = _check_int("length", length)
-        check_instance("rng", rng, np.random.Generator, what="a numpy Generator")
-        starts = check_array("start_states", start_states, ndim=1, integer=True, min_size=0)
-        acts0 = None if start_actions is None else check_array(
-            "start_actions", start_actions, ndim=1, integer=True, min_size=0)
-        if not self.fast:
-            return [self.episode(policy, length, rng, start_state=int(s),
-                                 start_action=None if acts0 is None else int(acts0[i]))
-                    for i, s in enumerate(starts)]
-        pi = check_policy(policy, self.n_states, self.n_actions)
-        if starts.ndim != 1 or np.any(starts < 0) or np.any(starts >= self.n_states):
-            raise ValueError(f"start_states must be state indices 0..{self.n_states - 1}")
-        if acts0 is not None and (acts0.shape != starts.shape or np.any(acts0 < 0)
-                                  or np.any(acts0 >= self.n_actions)):
-            raise ValueError(f"start_actions must be one action index 0..{self.n_actions - 1} "
-                             f"per start state (start_states has {len(starts)})")
-        B = len(starts)
-        U = rng.random((B, length))                     # row i: episode i's uniforms
-        n = length if self.max_steps is None else min(length, self.max_steps)
-        cum = self._cdf(pi)
-        states = np.empty((B, n), dtype=np.int64)
-        actions = np.empty((B, n), dtype=np.int64)
-        s = starts.copy()
-        for t in range(n):                              # (B,) per step
-            if t == 0 and acts0 is not None:
-                a = acts0
-            else:   # bisect_right, vectorised: how many CDF entries are <= u
-                a = np.minimum((cum[s] <= U[:, t, None]).sum(axis=1), self.n_actions - 1)
-            states[:, t], actions[:, t] = s, a
-            s = self.next_state[s, a]
-        rewards = self.reward[states, actions]
-        return [(states[i], actions[i], rewards[i]) for i in range(B)]
-
-
 # ---- shared bookkeeping -------------------------------------------------------------------
 class _Estimates:
     """Action-value estimates from returns: running averages (4.3) or a constant step size.
@@ -451,11 +291,11 @@ class _Estimates:
     def add(self, states: np.ndarray, actions: np.ndarray, returns: np.ndarray,
             visit: str) -> None:
         """Add each visit's return (``visit="every"``) or each pair's first one, (4.6)."""
-        idx = states * self.shape[1] + actions          # (T,) pair indices
+        idx = (states * self.shape[1] + actions).astype(np.intp, copy=False)  # (T,) pairs
         if visit == "first":
             # first[p] = the earliest t with idx[t] == p: written backwards, the earliest wins
             t = np.arange(len(idx))
-            first = np.empty(self.sums.size, dtype=np.int64)
+            first = np.empty(self.sums.size, dtype=np.intp)
             first[idx[::-1]] = t[::-1]
             keep = first[idx] == t
             idx, returns = idx[keep], returns[keep]
@@ -519,7 +359,8 @@ def mc_basic(env, episode_length: int, *, episodes_per_pair: int = 1, max_iter: 
     seed
         Seeds every random draw (an integer or a ``numpy.random.Generator``).
     fast
-        Use :class:`EpisodeSampler`'s tabulated grid world when possible.
+        Let the :class:`~mlbook.rl.episodes.EpisodeSampler` tabulate the environment's
+        step rule when it exposes one (the same episodes, faster).
 
     Returns an :class:`MCResult` whose ``q_history`` holds ``q_k`` after every iteration
     (checkpoints every ``S * A * N`` episodes) and whose ``policy`` is greedy in ``q``.
@@ -562,36 +403,52 @@ def mc_basic(env, episode_length: int, *, episodes_per_pair: int = 1, max_iter: 
 
 
 # ---- MC Exploring Starts and MC epsilon-greedy --------------------------------------------
-def _episodic_control(sampler: EpisodeSampler, *, n_episodes: int, L: int, gamma: float,
-                      visit: str, epsilon: float | None, exploring_starts: bool,
-                      step_size: float | None, pi: np.ndarray, rng: np.random.Generator,
-                      record_every: int, progress: bool | None, desc: str) -> MCResult:
+def episodic_control(env, n_episodes: int, episode_length: int, *, exploring_starts: bool,
+                     epsilon: float = 0.0, visit: str = "first",
+                     step_size: float | None = None, gamma: float | None = None,
+                     policy0: np.ndarray | None = None, seed: Any = 0,
+                     record_every: int | None = None, fast: bool = True,
+                     progress: bool | None = None) -> MCResult:
     """The loop of MC Exploring Starts and MC epsilon-greedy: sample, average, improve.
 
-    For each episode: draw it under the current policy ``pi`` (from a random pair with
-    exploring starts, else from wherever ``reset`` starts), compute every return ``G_t``
-    backwards, add them to the pairs' estimates (4.6), and make the policy greedy (4.5) or
-    epsilon-greedy (4.7) in the new estimates in the states the episode visited.
+    For each of ``n_episodes`` episodes of ``episode_length`` steps: draw it under the
+    current policy ``pi`` (from a uniformly random state-action pair with
+    ``exploring_starts``, else from wherever ``env.reset()`` starts), compute every return
+    ``G_t`` backwards, add them to the pairs' estimates (4.6), and make the policy greedy
+    (4.5, ``epsilon = 0``) or epsilon-greedy (4.7) in the new estimates in the states the
+    episode visited. :func:`mc_exploring_starts` and :func:`mc_epsilon_greedy` are this
+    loop with the book's settings; see them for the parameters. ``policy0`` defaults to
+    the first action everywhere with exploring starts, else to the uniform policy.
+
+    Returns an :class:`MCResult`.
     """
+    n_episodes = _check_int("n_episodes", n_episodes)
+    L = _check_int("episode_length", episode_length)
+    exploring_starts = check_bool("exploring_starts", exploring_starts)
+    epsilon = _check_epsilon(epsilon)
+    visit = _check_visit(visit)
+    step_size = _check_step_size(step_size)
+    gamma = _gamma(env, gamma)
+    record_every = _record_every(record_every, n_episodes)
+    rng = _rng(seed)
+    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
     S, A = sampler.n_states, sampler.n_actions
+    default = greedy_policy(np.zeros((S, A))) if exploring_starts else uniform_policy(S, A)
+    pi = _initial_policy(policy0, default, S, A)
+    desc = "MC exploring starts" if exploring_starts else "MC epsilon-greedy"
+    # [mark: loop]
     avg = _Estimates(S, A, step_size)
     history, checkpoints = [avg.q.copy()], [0]
     ep_returns = np.empty(n_episodes)
     n_steps = 0
-    pi = pi.copy()
-    # the policy as CDF rows cdf[s] (plain lists), which the fast sampler reads directly
-    cdf = EpisodeSampler._cdf(pi).tolist()
-    eps = 0.0 if epsilon is None else epsilon           # exploring starts: greedy
-    low, high = eps / A, 1.0 - eps + eps / A            # eq. (4.7)
+    cdf = policy_cdf(pi)                                # cdf[s]: the CDF of pi(. | s), a list
+    low, high = epsilon / A, 1.0 - epsilon + epsilon / A    # eq. (4.7)
     show = _show_progress(progress, n_episodes * L)
     for i in tqdm(range(n_episodes), desc=desc, disable=not show, leave=False):
         s0 = a0 = None
         if exploring_starts:                            # a random pair, every pair possible
             s0, a0 = divmod(int(rng.integers(S * A)), A)
-        if sampler.fast:
-            states, actions, rewards = sampler._episode(cdf, L, rng, s0, a0)
-        else:
-            states, actions, rewards = sampler.episode(pi, L, rng, start_state=s0,
+        states, actions, rewards = sampler.episode_cdf(cdf, L, rng, start_state=s0,
                                                        start_action=a0)
         g = discounted_returns(rewards, gamma)          # G_t for every t, backwards
         avg.add(states, actions, g, visit)              # (4.6)
@@ -632,7 +489,7 @@ def mc_exploring_starts(env, n_episodes: int, episode_length: int, *, visit: str
     of the first visit of each pair (``visit="first"``, as in Sutton & Barto) or of every
     visit (``visit="every"``, as in Zhao) updates the pair's estimate, eq. (4.6). After
     the episode the policy becomes greedy in the new estimates (lowest action on ties) in
-    every state the episode visited.
+    every state the episode visited. The loop is :func:`episodic_control`.
 
     In a continuing task such as the grid world, a visit ``t`` steps into an episode of
     ``L`` steps is followed by only ``L - t`` rewards, so late visits have truncated,
@@ -661,19 +518,10 @@ def mc_exploring_starts(env, n_episodes: int, episode_length: int, *, visit: str
 
     Returns an :class:`MCResult`; ``policy`` is greedy in ``q``.
     """
-    n_episodes = _check_int("n_episodes", n_episodes)
-    L = _check_int("episode_length", episode_length)
-    visit = _check_visit(visit)
-    gamma = _gamma(env, gamma)
-    rng = _rng(seed)
-    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
-    S, A = sampler.n_states, sampler.n_actions
-    pi = _initial_policy(policy0, greedy_policy(np.zeros((S, A))), S, A)
-    return _episodic_control(sampler, n_episodes=n_episodes, L=L, gamma=gamma, visit=visit,
-                             epsilon=None, exploring_starts=True, pi=pi, rng=rng,
-                             step_size=_check_step_size(step_size),
-                             record_every=_record_every(record_every, n_episodes),
-                             progress=progress, desc="MC exploring starts")
+    return episodic_control(env, n_episodes, episode_length, exploring_starts=True,
+                            epsilon=0.0, visit=visit, step_size=step_size, gamma=gamma,
+                            policy0=policy0, seed=seed, record_every=record_every, fast=fast,
+                            progress=progress)
 
 
 def mc_epsilon_greedy(env, epsilon: float, n_episodes: int, episode_length: int, *,
@@ -692,7 +540,8 @@ def mc_epsilon_greedy(env, epsilon: float, n_episodes: int, episode_length: int,
     every action keeps probability at least ``epsilon / A`` in every state, so one long
     episode can visit every pair. The price is optimality: the estimates converge to the
     values of the best epsilon-greedy policy (:func:`best_epsilon_greedy`), which are
-    lower than the optimal ones by an amount that grows with ``epsilon``.
+    lower than the optimal ones by an amount that grows with ``epsilon``. The loop is
+    :func:`episodic_control`.
 
     Parameters
     ----------
@@ -706,20 +555,10 @@ def mc_epsilon_greedy(env, epsilon: float, n_episodes: int, episode_length: int,
     Returns an :class:`MCResult`; ``policy`` is the final epsilon-greedy policy and
     ``greedy`` the greedy one it is built on.
     """
-    epsilon = _check_epsilon(epsilon)
-    n_episodes = _check_int("n_episodes", n_episodes)
-    L = _check_int("episode_length", episode_length)
-    visit = _check_visit(visit)
-    gamma = _gamma(env, gamma)
-    rng = _rng(seed)
-    sampler = EpisodeSampler(env, seed=int(rng.integers(2**31)), fast=fast)
-    S, A = sampler.n_states, sampler.n_actions
-    pi = _initial_policy(policy0, uniform_policy(S, A), S, A)
-    return _episodic_control(sampler, n_episodes=n_episodes, L=L, gamma=gamma, visit=visit,
-                             epsilon=epsilon, exploring_starts=False, pi=pi, rng=rng,
-                             step_size=_check_step_size(step_size),
-                             record_every=_record_every(record_every, n_episodes),
-                             progress=progress, desc="MC epsilon-greedy")
+    return episodic_control(env, n_episodes, episode_length, exploring_starts=False,
+                            epsilon=_check_epsilon(epsilon), visit=visit, step_size=step_size,
+                            gamma=gamma, policy0=policy0, seed=seed, record_every=record_every,
+                            fast=fast, progress=progress)
 
 
 # ---- Monte Carlo prediction and off-policy estimates ----------------------------------------
@@ -755,6 +594,7 @@ def state_value_estimates(states: np.ndarray, returns: np.ndarray,
     if s.size and (not np.issubdtype(s.dtype, np.integer) or s.min() < 0
                    or s.max() >= n_states):
         raise ValueError(f"states must be integer indices from 0 to {n_states - 1}")
+    s = s.astype(np.intp, copy=False)
     counts = np.bincount(s, minlength=n_states)
     sums = np.bincount(s, weights=g, minlength=n_states)
     squares = np.bincount(s, weights=g * g, minlength=n_states)
