@@ -452,9 +452,10 @@ def import_units(docname: str, items: list[dict[str, str]]) -> int:
         if not chinese:
             continue
         message = catalog.get(english)
-        if message is None:
-            raise ValueError(f"{docname}: no unit with this English (was it changed?): "
-                             f"{english[:80]!r}")
+        if message is None:          # the English changed since the export: translate it again
+            print(f"skipped, the English is no longer in {docname} (export again): "
+                  f"{english[:80]!r}", file=sys.stderr)
+            continue
         message.string = chinese
         message.flags.discard("fuzzy")
         message.previous_id = []
