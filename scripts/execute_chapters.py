@@ -147,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     args.times.write_text(json.dumps({"jobs": jobs, "wall_seconds": wall,
                                  "sum_of_chapter_seconds": total,
                                  "chapters": {**previous, **seconds}}, indent=1) + "\n")
+    ratio = f"; ratio {wall / total:.2f}" if total > 0 else ""
     print(f"==> executed {len(seconds)} chapter(s) in {wall:.0f} s wall time "
-          f"(the chapters' times sum to {total:.0f} s; ratio {wall / max(total, 1e-9):.2f})")
+          f"(the chapters' times sum to {total:.0f} s{ratio})")
     if failed:
         print(f"==> {len(failed)} chapter(s) failed: {', '.join(failed)}")
         return 1
