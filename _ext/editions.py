@@ -39,7 +39,7 @@ def counterpart_href(pagename: str, edition: str) -> str:
 
 
 def add_switch(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    if app.builder.format != "html" or "body" not in context:
+    if app.builder.format != "html":
         return
     edition = app.config.mlbook_edition
     other = "zh" if edition == "en" else "en"
@@ -48,9 +48,16 @@ def add_switch(app: Sphinx, pagename: str, templatename: str, context: dict, doc
     switch = (
         f'<p class="mlbook-language-switch" style="text-align: right; margin: 0 0 0.5rem; '
         f'font-size: 0.9rem;"><a href="{html.escape(href)}" hreflang="{EDITIONS[other]["lang"]}" '
-        f'lang="{EDITIONS[other]["lang"]}">{label}</a></p>\n'
+        f'lang="{EDITIONS[other]["lang"]}">{label}</a></p>'
     )
-    context["body"] = switch + context["body"]
+    if "body" in context:                  # a page of the book
+        context["body"] = switch + "\n" + context["body"]
+    else:                                  # the index and search pages have no body: a script
+        context["metatags"] = context.get("metatags", "") + (  # puts it at the article's top
+            "<script>document.addEventListener('DOMContentLoaded', function () {"
+            "var where = document.querySelector('article') || document.querySelector('main')"
+            " || document.body;"
+            f"where.insertAdjacentHTML('afterbegin', '{switch}');}});</script>\n")
     own = f"{'../' * pagename.count('/')}{pagename}.html"
     tags = (f'<link rel="alternate" hreflang="{EDITIONS[edition]["lang"]}" href="{own}" />\n'
             f'<link rel="alternate" hreflang="{EDITIONS[other]["lang"]}" href="{html.escape(href)}" />\n')

@@ -402,6 +402,11 @@ def build_sources(out: Path, cache: Path) -> None:
         name: str((ROOT / "_ext").resolve()) for name in config["sphinx"]["local_extensions"]}
     config["sphinx"]["config"]["language"] = LOCALE
     config["sphinx"]["config"]["mlbook_edition"] = "zh"
+    # Search: Sphinx cuts Chinese text into words with jieba; its dictionary learns the
+    # book's own terms, so that a reader's query for a whole term (强化学习) finds it.
+    terms = out / "search_terms.txt"
+    _write_if_changed(terms, "".join(f"{term} 100 n\n" for term in search_terms()))
+    config["sphinx"]["config"]["html_search_options"] = {"dict": str(terms.resolve())}
     config["exclude_patterns"] = ["_build", "**.ipynb_checkpoints"]
     _write_if_changed(out / "_config.yml", yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     # Files the pages use as they are.
@@ -410,6 +415,24 @@ def build_sources(out: Path, cache: Path) -> None:
     figures = ROOT / "chapters" / "figures"
     if figures.exists():
         shutil.copytree(figures, out / "chapters" / "figures", dirs_exist_ok=True)
+
+
+def search_terms() -> list[str]:
+    """The Chinese terms of the glossary and the part captions, for the search's dictionary.
+
+    A glossary entry's translation starts with its Chinese term line (see the glossary);
+    every run of two or more Han characters in it, and in each part caption, is a term.
+    """
+    found: list[str] = []
+    glossary = load_catalogue("glossary")
+    for message in glossary:
+        lines = message.string.splitlines() if message.id and message.string else []
+        if len(lines) >= 3 and lines[-1].startswith("  "):
+            found += re.findall(r"[\u4e00-\u9fff]{2,}", lines[0])
+    for message in load_catalogue(TOC_DOC):
+        if message.id and message.string:
+            found += re.findall(r"[\u4e00-\u9fff]{2,}", message.string)
+    return sorted(set(found))
 
 
 def _write_if_changed(path: Path, text: str) -> None:
