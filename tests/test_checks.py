@@ -126,3 +126,67 @@ def test_seed_has_one_meaning():
     for bad in (True, 1.5, "0", -1):
         with pytest.raises(ValueError, match="seed must be a non-negative integer seed"):
             check_seed("seed", bad)
+
+
+def test_tensors_are_checked_not_converted():
+    import torch
+
+    from mlbook.checks import check_tensor
+
+    x = torch.zeros(2, 3)
+    assert check_tensor("x", x, ndim=2) is x                              # the same object
+    with pytest.raises(ArgumentTypeError, match="x must be a torch.Tensor, got \\[1.0, 2.0\\]"):
+        check_tensor("x", [1.0, 2.0])                                     # a list is a slip
+    with pytest.raises(ArgumentTypeError, match="x must be a floating-point tensor, got dtype "
+                                                "torch.int64"):
+        check_tensor("x", x.long())
+    with pytest.raises(ArgumentTypeError, match="ids must be an integer tensor"):
+        check_tensor("ids", torch.tensor([True]), dtype="int")          # bool is not an integer
+    with pytest.raises(ValueError, match=r"x must be a 3-D tensor \(batch, time, dim\), got "
+                                         r"shape \(2, 3\)"):
+        check_tensor("x", x, ndim=3, layout="(batch, time, dim)")
+    with pytest.raises(ValueError, match=r"w must have shape \(n, 4\), got \(2, 3\)"):
+        check_tensor("w", x, shape=(None, 4))
+    with pytest.raises(ValueError, match="x must hold at least 1 value, got an empty tensor"):
+        check_tensor("x", torch.zeros(0))
+    with pytest.raises(ValueError, match="x must hold numbers, not NaN"):
+        check_tensor("x", torch.tensor([1.0, math.nan]))
+    with pytest.raises(ValueError, match="x must hold finite numbers: it contains -inf"):
+        check_tensor("x", torch.tensor([1.0, -math.inf]))
+    scores = torch.tensor([0.0, -math.inf])
+    assert check_tensor("s", scores, allow_inf=True) is scores          # -inf: a masked score
+    with pytest.raises(ValueError, match="s must hold numbers, not NaN"):
+        check_tensor("s", torch.tensor([math.nan, -math.inf]), allow_inf=True)
+    assert torch.isnan(check_tensor("a", torch.tensor([math.nan]), finite=False)).all()
+    with pytest.raises(ValueError, match="p must hold values >= 0, got a minimum of -0.5"):
+        check_tensor("p", torch.tensor([0.5, -0.5]), minimum=0.0)
+
+
+def test_token_ids_are_checked_against_the_vocabulary():
+    import torch
+
+    from mlbook.checks import check_token_ids
+
+    ids = torch.tensor([[0, 5, 9]])
+    assert check_token_ids("input_ids", ids, 10, ndim=2) is ids
+    with pytest.raises(ValueError, match="input_ids must hold token ids from 0 to vocab_size - 1 "
+                                         "= 9, got 10"):
+        check_token_ids("input_ids", torch.tensor([1, 10]), 10)
+    with pytest.raises(ValueError, match="got -1"):
+        check_token_ids("input_ids", torch.tensor([-1, 3]), 10)
+    with pytest.raises(ArgumentTypeError, match="input_ids must be an integer tensor"):
+        check_token_ids("input_ids", torch.tensor([1.0, 3.0]), 10)
+    with pytest.raises(ArgumentTypeError, match="vocab_size"):
+        check_token_ids("input_ids", ids, True)
+
+
+def test_integer_seeds_keep_integers_and_draw_fresh_ones_for_none():
+    from mlbook.checks import check_integer_seed
+
+    assert check_integer_seed("seed", 7) == 7 and check_integer_seed("seed", np.int64(7)) == 7
+    assert check_integer_seed("seed", None) is None                      # the caller's meaning
+    fresh = {check_integer_seed("seed", None, fresh_if_none=True) for _ in range(3)}
+    assert len(fresh) == 3 and all(0 <= s < 2 ** 63 for s in fresh)
+    for bad in (True, 1.5, "0", -1, 2 ** 63):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer seed"):
+            check_integer_seed("seed", bad)

@@ -26,13 +26,21 @@ The rules, once for the whole package:
   and Gymnasium's ``reset`` mean by it). Every function in mlbook that draws random numbers
   takes a ``seed`` (or ``rng``/``random_state``) whose *default is a fixed integer*, so the
   book's runs are reproducible unless a caller asks for ``None`` explicitly. See
-  :func:`check_seed`.
+  :func:`check_seed` (numpy) and :func:`check_integer_seed` (PyTorch).
+* **Tensors are checked, not converted.** :func:`check_tensor` takes only a
+  ``torch.Tensor`` (a list or a numpy array where a tensor belongs is a slip, refused) and
+  checks its number of dimensions, shape, kind of dtype (floating point, integer, boolean)
+  and, for floating-point tensors, that no entry is NaN or infinite. It returns the tensor
+  itself, so a checked call computes exactly what an unchecked one did. :func:`check_token_ids`
+  is the same for token ids against a vocabulary size. Importing this module does not import
+  PyTorch: a value can only be a tensor if PyTorch is already loaded.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any, Iterable
 
 import numpy as np
@@ -40,7 +48,8 @@ import numpy as np
 __all__ = [
     "ArgumentTypeError", "check_array", "check_bool", "check_callable", "check_choice",
     "check_count", "check_index", "check_instance", "check_int", "check_number",
-    "check_positive", "check_probability", "check_seed",
+    "check_positive", "check_probability", "check_seed", "check_tensor", "check_token_ids",
+    "check_integer_seed",
 ]
 
 
@@ -285,3 +294,148 @@ def check_seed(name: str, seed: Any) -> np.random.Generator:
         raise ValueError(f"{name} must be a non-negative integer seed, a numpy Generator "
                          f"or None (fresh entropy), got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+# ---- PyTorch ------------------------------------------------------------------------------
+_TENSOR_KINDS = {"float": "floating-point", "int": "integer", "bool": "boolean"}
+
+
+_TORCH: list[Any] = []
+
+
+def _torch():
+    """PyTorch if it is already imported (a tensor cannot exist otherwise), else None."""
+    if not _TORCH:
+        torch = sys.modules.get("torch")
+        if torch is None or not hasattr(torch, "Tensor"):
+            return None
+        _TORCH.append(torch)
+    return _TORCH[0]
+
+
+def _tensor_kind(tensor: Any) -> str:
+    dtype = tensor.dtype
+    if dtype.is_floating_point:
+        return "float"
+    if dtype.is_complex:
+        return "complex"
+    return "bool" if dtype is _torch().bool else "int"
+
+
+def check_tensor(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None,
+                 shape: tuple[int | None, ...] | None = None, layout: str | None = None,
+                 dtype: str | Any | tuple[Any, ...] | None = "float", finite: bool = True,
+                 allow_inf: bool = False, min_size: int = 1, minimum: float | None = None,
+                 maximum: float | None = None) -> Any:
+    """A ``torch.Tensor``, checked and returned unchanged (no copy, no conversion).
+
+    ndim
+        The number of dimensions allowed (an int or a tuple of them).
+    shape
+        The exact shape; ``None`` in it matches any length on that axis.
+    layout
+        How the shape is described in messages, e.g. ``"(batch, time, dim=48)"``.
+    dtype
+        ``"float"`` (any floating-point dtype, the default), ``"int"`` (any integer dtype,
+        not ``bool``), ``"bool"``, a ``torch.dtype``, a tuple of these, or ``None`` (any
+        real dtype).
+    finite, allow_inf
+        Refuse NaN and infinite entries of a floating-point tensor (``allow_inf``: refuse NaN
+        only, for scores where ``-inf`` marks a masked entry). One ``aminmax`` reduction: no
+        temporary tensor is allocated.
+    min_size
+        The fewest entries allowed (1: refuse empty tensors).
+    minimum, maximum
+        Bounds every entry must lie within (closed).
+    """
+    torch = _torch()
+    if torch is None or not isinstance(value, torch.Tensor):
+        shown = f" of shape {layout}" if layout else ""
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor{shown}, got {_show(value)} "
+                                f"of type {type(value).__name__}")
+    kind = _tensor_kind(value)
+    if dtype is not None:
+        allowed = dtype if isinstance(dtype, tuple) else (dtype,)
+        ok = any((kind == a) if isinstance(a, str) else (value.dtype == a) for a in allowed)
+        if not ok:
+            want = " or ".join(_TENSOR_KINDS[a] if isinstance(a, str) else str(a)
+                               for a in allowed)
+            article = "an" if want[0] in "aeiou" else "a"
+            raise ArgumentTypeError(f"{name} must be {article} {want} tensor, got dtype "
+                                    f"{value.dtype}")
+    elif kind == "complex":
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    got = value.shape
+    if ndim is not None:
+        dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.dim() not in dims:
+            want = " or ".join(f"{d}-D" for d in dims)
+            raise ValueError(f"{name} must be a {want} tensor"
+                             + (f" {layout}" if layout else "") + f", got shape {tuple(got)}")
+    if shape is not None:
+        if len(got) != len(shape) or any(w is not None and w != g for w, g in zip(shape, got)):
+            want = layout or ("(" + ", ".join("n" if w is None else str(w) for w in shape)
+                              + ("," if len(shape) == 1 else "") + ")")
+            raise ValueError(f"{name} must have shape {want}, got {tuple(got)}")
+    size = value.numel()
+    if size < min_size:
+        raise ValueError(f"{name} must hold at least {min_size} value"
+                         f"{'s' if min_size != 1 else ''}, got "
+                         + ("an empty tensor" if size == 0 else f"{size} (shape {tuple(got)})"))
+    lo = hi = None
+    if kind == "float" and finite and size:
+        # One reduction, no temporary the size of the tensor (peak-memory measurements of
+        # the checked functions must not see the check): min and max propagate NaN.
+        with torch.no_grad():
+            lo, hi = (float(t) for t in torch.aminmax(value.detach()))
+        if math.isnan(lo) or math.isnan(hi):
+            raise ValueError(f"{name} must hold numbers, not NaN: it contains NaN")
+        if not allow_inf and (math.isinf(lo) or math.isinf(hi)):
+            raise ValueError(f"{name} must hold finite numbers: it contains "
+                             f"{'-inf' if math.isinf(lo) else 'inf'}")
+    if (minimum is not None or maximum is not None) and size and kind != "bool":
+        if lo is None:
+            with torch.no_grad():
+                lo, hi = (float(t) for t in torch.aminmax(value.detach()))
+        if minimum is not None and lo < minimum:
+            raise ValueError(f"{name} must hold values >= {minimum:g}, got a minimum of {lo:g}")
+        if maximum is not None and hi > maximum:
+            raise ValueError(f"{name} must hold values <= {maximum:g}, got a maximum of {hi:g}")
+    return value
+
+
+def check_token_ids(name: str, value: Any, vocab_size: int, *,
+                    ndim: int | tuple[int, ...] | None = None, layout: str | None = None,
+                    min_size: int = 1) -> Any:
+    """An integer tensor of token ids, every one in ``[0, vocab_size)``; returned unchanged."""
+    vocab_size = check_count("vocab_size", vocab_size)
+    ids = check_tensor(name, value, ndim=ndim, layout=layout, dtype="int", min_size=min_size)
+    if ids.numel():
+        lo, hi = (int(t) for t in _torch().aminmax(ids))
+        if lo < 0 or hi >= vocab_size:
+            raise ValueError(f"{name} must hold token ids from 0 to vocab_size - 1 = "
+                             f"{vocab_size - 1}, got " + (f"{lo}" if lo < 0 else f"{hi}"))
+    return ids
+
+
+def check_integer_seed(name: str, seed: Any, *, fresh_if_none: bool = False) -> int | None:
+    """A seed for PyTorch's generators: a non-negative integer below 2**63, or ``None``.
+
+    ``None`` means fresh randomness, as in :func:`check_seed`: with ``fresh_if_none`` it is
+    replaced by a seed drawn from the operating system's entropy (for code that needs an
+    integer), otherwise returned as ``None`` (for code where ``None`` already means "PyTorch's
+    global generator, unseeded"). An integer is returned as it is, so seeded runs do not
+    change. ``bool``, negative integers, floats and strings are refused.
+    """
+    check_bool("fresh_if_none", fresh_if_none)
+    if seed is None:
+        if fresh_if_none:
+            return int(np.random.SeedSequence().entropy % (2 ** 63))
+        return None
+    if _is_bool(seed) or not isinstance(seed, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be a non-negative integer seed or None (fresh "
+                                f"randomness), got {_show(seed)} of type {type(seed).__name__}")
+    if not 0 <= seed < 2 ** 63:
+        raise ValueError(f"{name} must be a non-negative integer seed below 2**63 or None "
+                         f"(fresh randomness), got {seed!r}")
+    return int(seed)

@@ -49,6 +49,12 @@ leading (batch, head) dimensions; ``N_q`` and ``N_k`` need not be equal, nor mul
 the tile sizes. Causal masking is aligned to the top-left corner, as in
 ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``: query ``r`` sees keys
 ``c <= r``. IO counts are in *elements* (multiply by 2 for bytes in fp16/bf16).
+
+Bad input: every public function checks its arguments with :mod:`mlbook.checks` (``ValueError``,
+or ``TypeError`` for a value of the wrong kind, naming the argument). Inputs must be finite:
+``q, k, v`` with a NaN or an infinite entry are refused; scores given to the softmaxes may
+hold ``-inf`` (a masked entry), never NaN or ``+inf``. The finiteness check is one min/max
+reduction per tensor, which allocates nothing (so :func:`peak_rss_increase` does not see it).
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from ..checks import (ArgumentTypeError, check_bool, check_callable, check_instance,
+                      check_int, check_integer_seed, check_number, check_tensor)
 from ..progress import tqdm
 
 __all__ = [
@@ -103,6 +111,10 @@ class IOCounter:
     writes: int = 0  # elements written from SRAM back to HBM
     tiles: int = 0   # loop steps computing a score tile S_ij (for all batch x heads at once)
 
+    def __post_init__(self) -> None:
+        for name in ("reads", "writes", "tiles"):
+            check_int(name, getattr(self, name), minimum=0)
+
     def read(self, *items: Tensor | int) -> None:
         """Count a load from HBM of each tensor (its ``numel``) or each number of elements."""
         self.reads += sum(_numel(x) for x in items)
@@ -124,31 +136,54 @@ class IOCounter:
 
 
 def _numel(x: Tensor | int) -> int:
-    return x.numel() if isinstance(x, Tensor) else int(x)
+    if isinstance(x, Tensor):
+        return x.numel()
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 0:
+        error = ValueError if isinstance(x, numbers.Integral) and not isinstance(x, bool) \
+            else ArgumentTypeError
+        raise error(f"IOCounter: items must be tensors or numbers of elements (integers "
+                    f">= 0), got {x!r:.40}")
+    return int(x)
 
 
 # ---- argument checks ----------------------------------------------------------------------
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    """An integer (``bool`` refused) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
-                         f"of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+    """An integer (``bool`` refused) of at least ``minimum``: :func:`mlbook.checks.check_int`."""
+    return check_int(name, value, minimum=minimum)
+
+
+def _check_counter(counter: object) -> IOCounter:
+    if counter is None:
+        return IOCounter()
+    return check_instance("counter", counter, IOCounter, what="an IOCounter or None")
+
+
+def _check_scores(name: str, x: object, ndim: int | None = None) -> Tensor:
+    """Scores for a softmax: floating point, no NaN and no ``+inf`` (``-inf``: masked)."""
+    check_tensor(name, x, ndim=ndim, allow_inf=True)
+    if float(x.detach().amax()) == math.inf:
+        raise ValueError(f"{name} must hold finite scores or -inf (a masked entry), not +inf")
+    return x
+
+
+def _check_finite(*named: tuple[str, Tensor]) -> None:
+    """No NaN or infinite entry (one min/max reduction each, nothing allocated)."""
+    for name, t in named:
+        check_tensor(name, t, dtype=None, min_size=0)
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, int, int]:
     """Check shapes ``(..., N_q, d)``, ``(..., N_k, d)``, ``(..., N_k, d)``; return N_q, N_k, d."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.ndim < 2:
             raise ValueError(f"{name} must have shape (..., N, d) with at least 2 dimensions, "
                              f"got shape {tuple(t.shape)}")
         if not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+            raise ArgumentTypeError(f"{name} must be a floating-point tensor, got dtype "
+                                    f"{t.dtype}")
     if k.shape != v.shape:
         raise ValueError(f"k and v must have the same shape (..., N_k, d), got k "
                          f"{tuple(k.shape)} and v {tuple(v.shape)}")
@@ -167,7 +202,8 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, int, int]:
     n_q, n_k, d = q.shape[-2], k.shape[-2], q.shape[-1]
     if min(n_q, n_k, d) < 1:
         raise ValueError(f"sequence lengths and head dimension must be >= 1, got "
-                         f"N_q={n_q}, N_k={n_k}, d={d}")
+                         f"N_q={n_q}, N_k={n_k}, d={d} (q {tuple(q.shape)}, k {tuple(k.shape)})")
+    _check_finite(("q", q), ("k", k), ("v", v))
     return n_q, n_k, d
 
 
@@ -182,8 +218,8 @@ def _check_scale(scale: float | None, d: int) -> float:
 
 
 def _check_order(loop_order: str) -> str:
-    if loop_order not in ("kv_outer", "q_outer"):
-        raise ValueError(f"loop_order must be 'kv_outer' (FlashAttention, Algorithm 1) or "
+    if not isinstance(loop_order, str) or loop_order not in ("kv_outer", "q_outer"):
+        raise (ValueError if isinstance(loop_order, str) else ArgumentTypeError)(f"loop_order must be 'kv_outer' (FlashAttention, Algorithm 1) or "
                          f"'q_outer' (FlashAttention-2), got {loop_order!r}")
     return loop_order
 
@@ -210,7 +246,8 @@ def naive_softmax(x: Tensor, *, counter: IOCounter | None = None) -> Tensor:
     exceeds about 88 in float32 (``exp(89) = inf``): the chapter uses it to show why the
     safe softmax (10.2) subtracts the maximum. Counts 2 reads and 1 write per element.
     """
-    counter = counter if counter is not None else IOCounter()
+    _check_scores("x", x)
+    counter = _check_counter(counter)
     denom = torch.exp(x).sum(-1, keepdim=True)            # pass 1: read x
     out = torch.exp(x) / denom                             # pass 2: read x, write y
     counter.read(x, x)
@@ -225,7 +262,8 @@ def safe_softmax(x: Tensor, *, counter: IOCounter | None = None) -> Tensor:
     ``exp(x_j - m) / l``. Every exponent is <= 0, so nothing overflows. Counts 3 reads and
     1 write per element.
     """
-    counter = counter if counter is not None else IOCounter()
+    _check_scores("x", x)
+    counter = _check_counter(counter)
     m = x.amax(-1, keepdim=True)                            # pass 1: read x
     l = torch.exp(x - m).sum(-1, keepdim=True)              # pass 2: read x
     out = torch.exp(x - m) / l                              # pass 3: read x, write y
@@ -249,8 +287,9 @@ def online_softmax(x: Tensor, *, block_size: int = 1,
     Gimelshein's element-by-element version; larger blocks are how FlashAttention uses it.
     The second pass writes ``exp(x - m) / l``. Counts 2 reads and 1 write per element.
     """
+    _check_scores("x", x)
     block_size = _check_int("block_size", block_size)
-    counter = counter if counter is not None else IOCounter()
+    counter = _check_counter(counter)
     m, l = _online_stats(x, block_size)                     # pass 1: read x once
     out = torch.exp(x - m[..., None]) / l[..., None]        # pass 2: read x, write y
     counter.read(x, x)
@@ -278,8 +317,10 @@ def online_softmax_trace(x: Tensor) -> tuple[Tensor, Tensor]:
     seeing ``x_1 .. x_j``. The last entries are the true max and normaliser.
     """
     if not isinstance(x, Tensor) or x.ndim != 1 or x.numel() == 0:
-        raise ValueError(f"x must be a non-empty 1-D tensor, got "
-                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        error = ValueError if isinstance(x, Tensor) else ArgumentTypeError
+        raise error(f"x must be a non-empty 1-D tensor, got "
+                    f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    _check_scores("x", x)
     ms, ls = torch.empty_like(x), torch.empty_like(x)
     m, l = x.new_tensor(-math.inf), x.new_tensor(0.0)
     for j in range(x.numel()):
@@ -363,6 +404,7 @@ def tile_steps(n_q: int, n_k: int | None = None, d: int = 64, *,
     d = _check_int("d", d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    check_bool("is_causal", is_causal)
     rows, cols = _blocks(n_q, br), _blocks(n_k, bc)
     steps = []
     if loop_order == "kv_outer":
@@ -395,7 +437,11 @@ def tile_steps(n_q: int, n_k: int | None = None, d: int = 64, *,
 def tile_schedule(n_q: int, n_k: int | None = None, *, block_rows: int, block_cols: int,
                   is_causal: bool = False, loop_order: LoopOrder = "kv_outer"
                   ) -> list[tuple[int, int]]:
-    """The tiles ``(i, j)`` in the order the forward computes them (see :func:`tile_steps`)."""
+    """The tiles ``(i, j)`` in the order the forward computes them (see :func:`tile_steps`).
+
+    ``block_rows`` and ``block_cols`` are required here (no default of 64)."""
+    _check_int("block_rows (Br)", block_rows)
+    _check_int("block_cols (Bc)", block_cols)
     return [(s.i, s.j) for s in tile_steps(n_q, n_k, 1, block_rows=block_rows,
                                            block_cols=block_cols, is_causal=is_causal,
                                            loop_order=loop_order)]
@@ -482,9 +528,11 @@ def dropout_mask(shape: tuple[int, ...] | torch.Size, dropout_p: float, seed: in
                    for s in shape):
         raise ValueError(f"shape must be a tuple (..., N_q, N_k) of at least two positive "
                          f"integers, got {shape!r}")
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
     dropout_p = _check_dropout(dropout_p, seed, need_seed=True)
-    if seed is None:
-        raise ValueError("seed must be an integer in [0, 2**63), got None")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ArgumentTypeError(f"dtype must be a floating-point torch.dtype (the mask holds "
+                                f"0 and 1/(1-p)), got {dtype!r}")
     *lead, n_q, n_k = (int(s) for s in shape)
     spans = []
     for name, span, n in (("rows", rows, n_q), ("cols", cols, n_k)):
@@ -529,13 +577,17 @@ def standard_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = Fal
     """
     n_q, n_k, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
+    check_bool("is_causal", is_causal)
+    check_bool("return_probs", return_probs)
     if dropout_mask is not None and (not isinstance(dropout_mask, Tensor)
                                      or dropout_mask.shape != (*q.shape[:-1], n_k)):
         got = (tuple(dropout_mask.shape) if isinstance(dropout_mask, Tensor)
                else type(dropout_mask).__name__)
         raise ValueError(f"dropout_mask must be a tensor of shape {(*q.shape[:-1], n_k)} "
                          f"(that of P), got {got}")
-    counter = counter if counter is not None else IOCounter()
+    if dropout_mask is not None:
+        check_tensor("dropout_mask", dropout_mask, minimum=0.0)
+    counter = _check_counter(counter)
     s = (q * scale) @ k.transpose(-2, -1)                   # (..., N_q, N_k)
     counter.read(q, k)
     counter.write(s)
@@ -570,10 +622,12 @@ def standard_attention_backward(q: Tensor, k: Tensor, v: Tensor, p: Tensor, grad
     """
     n_q, n_k, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
+    check_tensor("p", p, minimum=0.0)
+    check_tensor("grad_out", grad_out)
     if p.shape != (*q.shape[:-1], n_k) or grad_out.shape != q.shape:
         raise ValueError(f"p must have shape {(*q.shape[:-1], n_k)} and grad_out shape "
                          f"{tuple(q.shape)}, got {tuple(p.shape)} and {tuple(grad_out.shape)}")
-    counter = counter if counter is not None else IOCounter()
+    counter = _check_counter(counter)
     dv = p.transpose(-2, -1) @ grad_out
     counter.read(p, grad_out)
     counter.write(dv)
@@ -643,8 +697,9 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    check_bool("is_causal", is_causal)
     dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=True)
-    counter = counter if counter is not None else IOCounter()
+    counter = _check_counter(counter)
     with torch.no_grad():
         if loop_order == "kv_outer":
             return _forward_kv_outer(q, k, v, br, bc, scale, is_causal, counter,
@@ -771,13 +826,17 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
     n_q, n_k, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
+    check_bool("is_causal", is_causal)
     dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=True)
     lead = tuple(q.shape[:-2])
+    check_tensor("o", o)
+    _check_scores("lse", lse)
+    check_tensor("grad_out", grad_out)
     if o.shape != q.shape or grad_out.shape != q.shape or lse.shape != q.shape[:-1]:
         raise ValueError(f"o and grad_out must have q's shape {tuple(q.shape)} and lse shape "
                          f"{tuple(q.shape[:-1])}, got {tuple(o.shape)}, "
                          f"{tuple(grad_out.shape)} and {tuple(lse.shape)}")
-    counter = counter if counter is not None else IOCounter()
+    counter = _check_counter(counter)
     with torch.no_grad():
         dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
         counter.write(dq, dk, dv)                              # line 5: initialise in HBM
@@ -871,6 +930,9 @@ def flash_attention(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    check_bool("is_causal", is_causal)
+    if counter is not None:
+        _check_counter(counter)
     dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=False)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got "
@@ -900,6 +962,8 @@ def merge_attention_partials(outputs: Tensor, lses: Tensor) -> tuple[Tensor, Ten
     if outputs.ndim < 3 or lses.shape != outputs.shape[:-1]:
         raise ValueError(f"outputs must have shape (S, ..., N_q, d) and lses shape "
                          f"(S, ..., N_q), got {tuple(outputs.shape)} and {tuple(lses.shape)}")
+    check_tensor("outputs", outputs)
+    _check_scores("lses", lses)
     lse = torch.logsumexp(lses, dim=0)                              # (..., N_q)
     weights = torch.exp(lses - _finite(lse))                        # (S, ..., N_q), sum to 1
     return (weights[..., None] * outputs).sum(0), lse
@@ -943,7 +1007,8 @@ def flash_decoding(q: Tensor, k: Tensor, v: Tensor, *, num_splits: int = 8,
                          f"{num_splits}")
     scale = _check_scale(scale, d)
     bc = DEFAULT_BLOCK if block_cols is None else _check_int("block_cols (Bc)", block_cols)
-    counter = counter if counter is not None else IOCounter()
+    counter = _check_counter(counter)
+    check_bool("return_lse", return_lse)
     with torch.no_grad():
         partials = [flash_attention_forward(q, k_s, v_s, scale=scale, block_rows=n_q,
                                             block_cols=bc, loop_order="q_outer",
@@ -972,6 +1037,8 @@ def standard_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
     n_q = _check_int("n_q", n_q)
     n_k = n_q if n_k is None else _check_int("n_k", n_k)
     d, batch = _check_int("d", d), _check_int("batch", batch)
+    check_bool("is_causal", is_causal)
+    check_bool("backward", backward)
     nn, qd, kd = n_q * n_k, n_q * d, n_k * d
     c = IOCounter()
     c.read(qd, kd)           # S = Q K^T
@@ -1016,6 +1083,8 @@ def flash_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
     d, batch = _check_int("d", d), _check_int("batch", batch)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
     _check_order(loop_order)
+    check_bool("is_causal", is_causal)
+    check_bool("backward", backward)
     c = IOCounter()
     n_rows = math.ceil(n_q / br)
 
@@ -1059,8 +1128,8 @@ def flash_attention_io(n_q: int, n_k: int | None = None, d: int = 64, *,
 
 def standard_io_bound(n: float, d: float) -> float:
     """``N d + N^2``: the order of standard attention's HBM accesses, eq. (10.10)."""
-    if not (n > 0 and d > 0):
-        raise ValueError(f"n and d must be positive, got n={n}, d={d}")
+    check_number("n", n, minimum=0.0, exclusive_minimum=True)
+    check_number("d", d, minimum=0.0, exclusive_minimum=True)
     return float(n) * d + float(n) ** 2
 
 
@@ -1070,9 +1139,9 @@ def flash_io_bound(n: float, d: float, sram_size: float) -> float:
     Theorem 2 of the paper states it for ``d <= M <= N d``; above ``M = N d`` everything
     fits on chip and the true count is ``Theta(N d)`` (reading the inputs once).
     """
-    if not (n > 0 and d > 0 and sram_size > 0):
-        raise ValueError(f"n, d and sram_size (M) must be positive, got n={n}, d={d}, "
-                         f"sram_size={sram_size}")
+    check_number("n", n, minimum=0.0, exclusive_minimum=True)
+    check_number("d", d, minimum=0.0, exclusive_minimum=True)
+    check_number("sram_size (M)", sram_size, minimum=0.0, exclusive_minimum=True)
     return float(n) ** 2 * float(d) ** 2 / float(sram_size)
 
 
@@ -1110,6 +1179,7 @@ def peak_rss_increase(fn: Callable[[], object]) -> int:
     is the memory the operating system had to give the process, not an estimate.
     Raises ``RuntimeError`` where ``/proc/self/clear_refs`` is not available.
     """
+    check_callable("fn", fn, what="a callable taking no arguments")
     if not sys.platform.startswith("linux") or not os.access(_CLEAR_REFS, os.W_OK):
         raise RuntimeError("peak_rss_increase needs Linux's /proc/self/clear_refs to reset "
                            "the peak resident size; it is not available here")
@@ -1136,6 +1206,18 @@ def attention_peak_memory(n_values: list[int], d: int = 64, *, block_rows: int =
     Linux only (see :func:`peak_rss_increase`).
     """
     d = _check_int("d", d)
+    if isinstance(n_values, (str, bytes)) or not hasattr(n_values, "__len__"):
+        raise ArgumentTypeError(f"n_values must be a list of sequence lengths, got "
+                                f"{n_values!r:.40}")
+    if not len(n_values):
+        raise ValueError("n_values must hold at least one sequence length")
+    for i, n in enumerate(n_values):
+        _check_int(f"n_values[{i}]", n)
+    _check_int("block_rows", block_rows)
+    _check_int("block_cols", block_cols)
+    check_bool("is_causal", is_causal)
+    check_bool("progress", progress)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
     out = []
     gen = torch.Generator().manual_seed(seed)
     for n in tqdm(n_values, desc="peak memory", disable=not progress):

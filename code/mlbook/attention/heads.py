@@ -56,6 +56,13 @@ Shapes: ``B`` batch, ``T`` new tokens, ``S`` cached plus new tokens, ``D`` model
 latent (``kv_lora_rank``), ``d_c'`` the query latent (``q_lora_rank``), ``d_R = d_h^R``
 the rotary part of MLA's queries and keys (``qk_rope_head_dim``), ``d_v`` MLA's value head.
 Cache sizes are counted in *elements*; :func:`kv_cache_bytes` converts them to bytes.
+
+Bad input: every public function and class checks its arguments with :mod:`mlbook.checks`
+(``ValueError``, or ``TypeError`` for a value of the wrong kind, naming the argument). The
+modules' forward passes and the caches check shapes and dtypes; as everywhere in PyTorch,
+NaN and infinite entries of an activation propagate to the output (no scan of every
+activation at every layer and step). :func:`decode_step_by_step` and :func:`mla_as_mqa`, which
+a chapter calls on its own data, refuse them.
 """
 
 from __future__ import annotations
@@ -70,7 +77,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.llm.llama import RMSNorm, apply_rope, hf_rope_theta, repeat_kv, rope_cos_sin
+from mlbook.checks import (ArgumentTypeError, check_bool, check_count, check_instance, check_int,
+                           check_integer_seed, check_number, check_tensor)
+from mlbook.llm.llama import (LlamaConfig, RMSNorm, _apply_rope, _check_rope_tables, _dtype_of,
+                              _repeat_kv, hf_rope_theta, rope_cos_sin)
 
 __all__ = [
     "GQAConfig", "MLAConfig", "AttentionConfig",
@@ -84,9 +94,17 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _positive_int(name: str, value: Any) -> int:
+    """A count >= 1 (:func:`mlbook.checks.check_count`: ``bool`` and ``3.0`` refused)."""
+    return check_count(name, value)
+
+
+def _check_dtype(name: str, dtype: Any) -> Any:
+    """A ``torch.dtype`` (or ``None``, PyTorch's default)."""
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        check_instance(name, dtype, torch.dtype, what="a torch.dtype (e.g. torch.float32) "
+                                                      "or None")
+    return dtype
 
 
 # ----------------------------------------------------------------------------------------
@@ -112,8 +130,7 @@ class GQAConfig:
         _positive_int("dim", self.dim)
         _positive_int("n_heads", self.n_heads)
         _positive_int("n_layers", self.n_layers)
-        if not isinstance(self.rope, bool):
-            raise ValueError(f"rope must be True or False, got {self.rope!r}")
+        check_bool("rope", self.rope)
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         _positive_int("n_kv_heads", self.n_kv_heads)
@@ -130,8 +147,7 @@ class GQAConfig:
         _positive_int("head_dim", self.head_dim)
         if self.head_dim % 2:
             raise ValueError(f"head_dim must be even (RoPE rotates pairs), got {self.head_dim}")
-        if not self.rope_theta > 1:
-            raise ValueError(f"rope_theta must be greater than 1, got {self.rope_theta!r}")
+        check_number("rope_theta", self.rope_theta, minimum=1.0, exclusive_minimum=True)
 
     @property
     def variant(self) -> str:
@@ -148,6 +164,7 @@ class GQAConfig:
     @classmethod
     def from_llama(cls, config: Any) -> "GQAConfig":
         """The attention of a chapter-6 :class:`mlbook.llm.LlamaConfig`."""
+        check_instance("config", config, LlamaConfig)
         return cls(dim=config.dim, n_heads=config.n_heads, n_kv_heads=config.n_kv_heads,
                    head_dim=config.head_dim, n_layers=config.n_layers,
                    rope_theta=config.rope_theta)
@@ -183,28 +200,20 @@ class MLAConfig:
         _positive_int("n_heads", self.n_heads)
         _positive_int("n_layers", self.n_layers)
         for name, symbol in (("kv_lora_rank", "d_c"), ("qk_nope_head_dim", "d_h")):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} ({symbol}) must be a positive integer, got {value!r}")
+            _positive_int(f"{name} ({symbol})", getattr(self, name))
         rope_dim = self.qk_rope_head_dim
-        if (not isinstance(rope_dim, numbers.Integral) or isinstance(rope_dim, bool)
-                or rope_dim < 0 or rope_dim % 2):
+        check_int("qk_rope_head_dim (d_h^R)", rope_dim, minimum=0)
+        if rope_dim % 2:
             raise ValueError(f"qk_rope_head_dim (d_h^R) must be an even integer >= 0 (RoPE "
                              f"rotates pairs; 0 means no position at all), got {rope_dim!r}")
-        if not isinstance(self.latent_norm, bool):
-            raise ValueError(f"latent_norm must be True or False, got {self.latent_norm!r}")
+        check_bool("latent_norm", self.latent_norm)
         if self.v_head_dim is None:
             object.__setattr__(self, "v_head_dim", self.qk_nope_head_dim)
         _positive_int("v_head_dim", self.v_head_dim)
         if self.q_lora_rank is not None:
-            if (not isinstance(self.q_lora_rank, numbers.Integral) or isinstance(self.q_lora_rank, bool)
-                    or self.q_lora_rank <= 0):
-                raise ValueError(f"q_lora_rank (d_c') must be a positive integer or None, "
-                                 f"got {self.q_lora_rank!r}")
-        if not self.rope_theta > 1:
-            raise ValueError(f"rope_theta must be greater than 1, got {self.rope_theta!r}")
-        if not self.norm_eps > 0:
-            raise ValueError(f"norm_eps must be positive, got {self.norm_eps!r}")
+            _positive_int("q_lora_rank (d_c')", self.q_lora_rank)
+        check_number("rope_theta", self.rope_theta, minimum=1.0, exclusive_minimum=True)
+        check_number("norm_eps", self.norm_eps, minimum=0.0, exclusive_minimum=True)
 
     variant = "MLA"
 
@@ -267,8 +276,8 @@ def _as_attention_config(config: Any) -> AttentionConfig:
         return GQAConfig.from_llama(config)           # a chapter-6 LlamaConfig
     if hasattr(config, "kv_lora_rank"):
         return MLAConfig.from_hf(config)              # a transformers DeepseekV2Config
-    raise ValueError(f"config must be a GQAConfig, an MLAConfig, a LlamaConfig or a "
-                     f"DeepseekV2Config, got {type(config).__name__}")
+    raise ArgumentTypeError(f"config must be a GQAConfig, an MLAConfig, a LlamaConfig or a "
+                            f"DeepseekV2Config, got {type(config).__name__}")
 
 
 def kv_cache_elements(config: Any) -> int:
@@ -316,8 +325,7 @@ def longest_context(config: Any, memory_bytes: float,
 
     ``floor(memory_bytes / kv_cache_bytes(config, dtype, n_layers=..., batch_size=...))``.
     """
-    if not isinstance(memory_bytes, numbers.Real) or not memory_bytes >= 0:
-        raise ValueError(f"memory_bytes must be a non-negative number, got {memory_bytes!r}")
+    check_number("memory_bytes", memory_bytes, minimum=0.0)
     per_token = kv_cache_bytes(config, dtype, n_layers=n_layers, batch_size=batch_size)
     return int(memory_bytes // per_token)
 
@@ -332,6 +340,7 @@ class _Cache:
                  dtype: torch.dtype, device: torch.device | str | None):
         _positive_int("batch_size", batch_size)
         _positive_int("max_len", max_len)
+        _check_dtype("dtype", dtype)
         self.batch_size, self.max_len, self.length = batch_size, max_len, 0
         self._shapes = shapes       # name -> per-position shape after the batch axis
         self._store = {name: torch.zeros(self._full(shape), dtype=dtype, device=device)
@@ -343,8 +352,12 @@ class _Cache:
     def _check(self, name: str, x: torch.Tensor, expected: tuple[int, ...]) -> None:
         if not isinstance(x, torch.Tensor) or tuple(x.shape) != expected:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{type(self).__name__}.update: {name} must have shape "
-                             f"{expected}, got {got}")
+            error = ValueError if isinstance(x, torch.Tensor) else ArgumentTypeError
+            raise error(f"{type(self).__name__}.update: {name} must have shape "
+                        f"{expected}, got {got}")
+        if not x.is_floating_point():
+            raise ArgumentTypeError(f"{type(self).__name__}.update: {name} must be a "
+                                    f"floating-point tensor, got dtype {x.dtype}")
 
     def _advance(self, t: int) -> tuple[int, int]:
         if t < 1:
@@ -416,8 +429,7 @@ class LatentKVCache(_Cache):
     def __init__(self, batch_size: int, kv_lora_rank: int, qk_rope_head_dim: int, max_len: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
         _positive_int("kv_lora_rank", kv_lora_rank)
-        if not isinstance(qk_rope_head_dim, numbers.Integral) or qk_rope_head_dim < 0:
-            raise ValueError(f"qk_rope_head_dim must be an integer >= 0, got {qk_rope_head_dim!r}")
+        check_int("qk_rope_head_dim", qk_rope_head_dim, minimum=0)
         self.kv_lora_rank, self.qk_rope_head_dim = kv_lora_rank, qk_rope_head_dim
         super().__init__({"latents": (kv_lora_rank,), "rope_keys": (qk_rope_head_dim,)},
                          batch_size, max_len, dtype, device)
@@ -486,23 +498,45 @@ def apply_rope_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     Gathers the pairs into halves, applies :func:`~mlbook.llm.llama.apply_rope` (half
     layout) and scatters back: the same numbers as
     :func:`~mlbook.llm.llama.apply_rope_interleaved`, without complex arithmetic.
-    ``x``: ``(..., T, d)``; ``cos``, ``sin``: ``(T, d)`` from ``rope_cos_sin``.
+    ``x``: ``(..., T, d)`` with ``d`` even; ``cos``, ``sin``: ``(T, d)`` from
+    ``rope_cos_sin`` (or ``(1, d)``: one position for every row). Tables of any other shape
+    (a single row ``(d,)`` that would broadcast over the positions, say) raise ``ValueError``.
     """
+    _check_rope_tables(x, cos, sin)
+    return _apply_rope_pairs(x, cos, sin)
+
+
+def _apply_rope_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope_pairs` without the checks (the modules' forward passes call it)."""
     d = x.shape[-1]
     if d == 0:                                                                      # nothing to rotate
         return x
     halves = x.unflatten(-1, (d // 2, 2)).transpose(-1, -2).flatten(-2)             # [evens, odds]
-    rotated = apply_rope(halves, cos, sin)
+    rotated = _apply_rope(halves, cos, sin)
     return rotated.unflatten(-1, (2, d // 2)).transpose(-1, -2).flatten(-2)         # back to pairs
 
 
-def _check_input(x: Any, dim: int, cache: Any, cache_type: type) -> None:
+def _check_input(x: Any, dim: int, cache: Any, cache_type: type,
+                 dtype: torch.dtype | None = None) -> None:
+    """``x`` ``(B, T >= 1, D)`` of the module's dtype, and a cache of the module's kind that
+    has room for ``T`` more tokens of ``B`` sequences. Metadata only: no pass over ``x``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != dim or x.shape[1] < 1:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must have shape (batch, time >= 1, dim={dim}), got {got}")
-    if cache is not None and not isinstance(cache, cache_type):
-        raise ValueError(f"cache must be a {cache_type.__name__} (from new_cache) or None, "
-                         f"got {type(cache).__name__}")
+        error = ValueError if isinstance(x, torch.Tensor) else ArgumentTypeError
+        raise error(f"x must have shape (batch, time >= 1, dim={dim}), got {got}")
+    if dtype is not None and x.dtype != dtype:
+        raise ArgumentTypeError(f"x must have the module's dtype {dtype}, got {x.dtype} (convert "
+                                f"one of them with .to(...))")
+    if cache is not None:
+        if not isinstance(cache, cache_type):
+            raise ArgumentTypeError(f"cache must be a {cache_type.__name__} (from new_cache) or "
+                                    f"None, got {type(cache).__name__}")
+        if cache.batch_size != x.shape[0]:
+            raise ValueError(f"cache holds {cache.batch_size} sequences, x has "
+                             f"{x.shape[0]} (batch)")
+        if cache.length + x.shape[1] > cache.max_len:
+            raise ValueError(f"cache is full: {cache.length} cached + {x.shape[1]} new tokens "
+                             f"> max_len = {cache.max_len}")
 
 
 class GroupedQueryAttention(nn.Module):
@@ -517,8 +551,7 @@ class GroupedQueryAttention(nn.Module):
 
     def __init__(self, config: GQAConfig):
         super().__init__()
-        if not isinstance(config, GQAConfig):
-            raise ValueError(f"config must be a GQAConfig, got {type(config).__name__}")
+        check_instance("config", config, GQAConfig)
         self.config = config
         h, g, d = config.n_heads, config.n_kv_heads, config.head_dim
         self.q_proj = nn.Linear(config.dim, h * d, bias=False)   # W^Q, all heads stacked
@@ -531,11 +564,12 @@ class GroupedQueryAttention(nn.Module):
                   device: torch.device | str | None = None) -> GroupedKVCache:
         """An empty cache for ``batch_size`` sequences of up to ``max_len`` tokens."""
         w = self.q_proj.weight
+        _check_dtype("dtype", dtype)
         return GroupedKVCache(batch_size, self.config.n_kv_heads, self.config.head_dim, max_len,
                               dtype or w.dtype, device or w.device)
 
     def forward(self, x: torch.Tensor, cache: GroupedKVCache | None = None) -> torch.Tensor:
-        _check_input(x, self.config.dim, cache, GroupedKVCache)
+        _check_input(x, self.config.dim, cache, GroupedKVCache, _dtype_of(self.q_proj))
         c = self.config
         b, t, _ = x.shape
         start = cache.length if cache is not None else 0
@@ -544,10 +578,10 @@ class GroupedQueryAttention(nn.Module):
         k = self.k_proj(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)     # (B, G, T, d_h)
         v = self.v_proj(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)     # (B, G, T, d_h)
         if c.rope:
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(k, v)                                               # (B, G, S, d_h)
-        k, v = repeat_kv(k, c.group_size), repeat_kv(v, c.group_size)               # (B, H, S, d_h)
+        k, v = _repeat_kv(k, c.group_size), _repeat_kv(v, c.group_size)             # (B, H, S, d_h)
         out = _sdpa_causal(q, k, v)                                                 # (B, H, T, d_h)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, c.n_heads * c.head_dim))
 
@@ -560,6 +594,7 @@ def mean_pool_kv_heads(module: GroupedQueryAttention, n_kv_heads: int) -> Groupe
     Pooling to the module's own ``n_kv_heads`` returns an identical copy; pooling groups of
     identical heads loses nothing. ``n_kv_heads`` must divide the module's ``n_kv_heads``.
     """
+    check_instance("module", module, GroupedQueryAttention)
     c = module.config
     _positive_int("n_kv_heads", n_kv_heads)
     if c.n_kv_heads % n_kv_heads:
@@ -600,8 +635,7 @@ class MultiHeadLatentAttention(nn.Module):
 
     def __init__(self, config: MLAConfig):
         super().__init__()
-        if not isinstance(config, MLAConfig):
-            raise ValueError(f"config must be an MLAConfig, got {type(config).__name__}")
+        check_instance("config", config, MLAConfig, what="an MLAConfig")
         self.config = config
         c = config
         q_out = c.n_heads * c.qk_head_dim
@@ -625,12 +659,19 @@ class MultiHeadLatentAttention(nn.Module):
                   device: torch.device | str | None = None) -> LatentKVCache:
         """An empty latent cache for ``batch_size`` sequences of up to ``max_len`` tokens."""
         w = self.kv_b_proj.weight
+        _check_dtype("dtype", dtype)
         return LatentKVCache(batch_size, self.config.kv_lora_rank, self.config.qk_rope_head_dim,
                              max_len, dtype or w.dtype, device or w.device)
 
     # ---- the pieces ---------------------------------------------------------------------
     def queries(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """``q^C`` ``(B, H, T, d_h)`` and the rotated ``q^R`` ``(B, H, T, d_R)``: (9.7), (9.11)."""
+        """``q^C`` ``(B, H, T, d_h)`` and the rotated ``q^R`` ``(B, H, T, d_R)``: (9.7), (9.11).
+
+        ``x``: ``(B, T, D)``; ``start``: the position of its first token (>= 0)."""
+        self._check_piece(x, start)
+        return self._queries(x, start)
+
+    def _queries(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         b, t, _ = x.shape
         if c.q_lora_rank is None:
@@ -640,14 +681,24 @@ class MultiHeadLatentAttention(nn.Module):
         q = q.view(b, t, c.n_heads, c.qk_head_dim).transpose(1, 2)                  # (B, H, T, d_h + d_R)
         q_nope, q_rope = q.split([c.qk_nope_head_dim, c.qk_rope_head_dim], dim=-1)
         cos, sin = self._rotary(start, t, x.device)                                 # (T, d_R)
-        return q_nope, apply_rope_pairs(q_rope, cos, sin)
+        return q_nope, _apply_rope_pairs(q_rope, cos, sin)
 
     def latents(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """``c^KV`` ``(B, T, d_c)`` (normalised) and the shared rotated key ``k^R`` ``(B, T, d_R)``: (9.6), (9.11)."""
+        """``c^KV`` ``(B, T, d_c)`` (normalised) and the shared rotated key ``k^R`` ``(B, T, d_R)``: (9.6), (9.11).
+
+        ``x``: ``(B, T, D)``; ``start``: the position of its first token (>= 0)."""
+        self._check_piece(x, start)
+        return self._latents(x, start)
+
+    def _latents(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         c_kv, k_rope = self.kv_a_proj_with_mqa(x).split([c.kv_lora_rank, c.qk_rope_head_dim], dim=-1)
         cos, sin = self._rotary(start, x.shape[1], x.device)                        # (T, d_R)
-        return self.kv_a_layernorm(c_kv), apply_rope_pairs(k_rope, cos, sin)
+        return self.kv_a_layernorm(c_kv), _apply_rope_pairs(k_rope, cos, sin)
+
+    def _check_piece(self, x: Any, start: Any) -> None:
+        _check_input(x, self.config.dim, None, LatentKVCache, _dtype_of(self.kv_b_proj))
+        check_int("start", start, minimum=0)
 
     def up_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``W^UK`` ``(H, d_h, d_c)`` and ``W^UV`` ``(H, d_v, d_c)``, views of ``kv_b_proj.weight``."""
@@ -682,12 +733,13 @@ class MultiHeadLatentAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: LatentKVCache | None = None, *,
                 absorb: bool = False) -> torch.Tensor:
-        _check_input(x, self.config.dim, cache, LatentKVCache)
+        _check_input(x, self.config.dim, cache, LatentKVCache, _dtype_of(self.kv_b_proj))
+        check_bool("absorb", absorb)
         c = self.config
         b, t, _ = x.shape
         start = cache.length if cache is not None else 0
-        q_nope, q_rope = self.queries(x, start)
-        c_kv, k_rope = self.latents(x, start)
+        q_nope, q_rope = self._queries(x, start)
+        c_kv, k_rope = self._latents(x, start)
         if cache is not None:
             c_kv, k_rope = cache.update(c_kv, k_rope)                                   # (B, S, d_c), (B, S, d_R)
         attend = self._absorbed if absorb else self._explicit
@@ -784,11 +836,12 @@ def mla_as_mqa(module: MultiHeadLatentAttention, x: torch.Tensor
     """
     if not isinstance(module, MultiHeadLatentAttention):
         raise TypeError(f"module must be a MultiHeadLatentAttention, got {type(module).__name__}")
-    _check_input(x, module.config.dim, None, LatentKVCache)
+    _check_input(x, module.config.dim, None, LatentKVCache, _dtype_of(module.kv_b_proj))
+    check_tensor("x", x)                                                   # no NaN or inf
     c = module.config
     b, t, _ = x.shape
-    q_nope, q_rope = module.queries(x)                                     # (B, H, T, d_h|d_R)
-    c_kv, k_rope = module.latents(x)                                       # (B, T, d_c|d_R)
+    q_nope, q_rope = module._queries(x)                                    # (B, H, T, d_h|d_R)
+    c_kv, k_rope = module._latents(x)                                      # (B, T, d_c|d_R)
     w_uk, w_uv = module.up_projections()                                   # (H, d_h|d_v, d_c)
     q = torch.cat([torch.einsum("bhtd,hdc->bhtc", q_nope, w_uk), q_rope], -1)  # (B, H, T, d_c + d_R)
     k = torch.cat([c_kv, k_rope], -1)[:, None]                             # (B, 1, T, d_c + d_R)
@@ -812,11 +865,16 @@ def decode_step_by_step(module: GroupedQueryAttention | MultiHeadLatentAttention
     outputs are concatenated to ``(B, T, D)``, which equals ``module(x)`` up to rounding.
     ``absorb`` selects MLA's absorbed path (ignored by GQA modules).
     """
-    if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError("x must have shape (batch, time, dim)")
+    check_instance("module", module, (GroupedQueryAttention, MultiHeadLatentAttention))
+    weight = next(module.parameters())
+    _check_input(x, module.config.dim, None, GroupedKVCache, weight.dtype)
+    check_tensor("x", x)                                                   # no NaN or inf
     b, t, _ = x.shape
-    if not isinstance(prefill, int) or not 0 <= prefill < t:
+    check_int("prefill", prefill)
+    if not 0 <= prefill < t:
         raise ValueError(f"prefill must be an integer in [0, T) with T = {t}, got {prefill!r}")
+    check_bool("absorb", absorb)
+    check_bool("progress", progress)
     cache = module.new_cache(b, t, dtype=x.dtype, device=x.device)
     kwargs = {"absorb": absorb} if isinstance(module, MultiHeadLatentAttention) else {}
     outs = [module(x[:, :prefill], cache, **kwargs)] if prefill else []
@@ -843,16 +901,15 @@ class LlamaSelfAttention(nn.Module):
 
     def __init__(self, attention: GroupedQueryAttention | MultiHeadLatentAttention):
         super().__init__()
-        if not isinstance(attention, (GroupedQueryAttention, MultiHeadLatentAttention)):
-            raise ValueError("attention must be a GroupedQueryAttention or a "
-                             f"MultiHeadLatentAttention, got {type(attention).__name__}")
+        check_instance("attention", attention, (GroupedQueryAttention, MultiHeadLatentAttention))
         self.attention = attention
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor | None = None,
                 sin: torch.Tensor | None = None, cache: Any = None) -> torch.Tensor:
         if cache is not None:
-            raise ValueError("a swapped-in attention layer does not use the LLaMA KVCache; "
-                             "decode with the module's own cache (decode_step_by_step)")
+            raise ValueError("cache must be None: a swapped-in attention layer does not use the "
+                             "LLaMA KVCache; decode with the module's own cache "
+                             "(decode_step_by_step)")
         return self.attention(x)
 
 
@@ -869,6 +926,9 @@ def llama_with_attention(llama_config: Any, attention: AttentionConfig, *,
     """
     from mlbook.llm import Llama
 
+    check_instance("llama_config", llama_config, LlamaConfig)
+    check_instance("attention", attention, (GQAConfig, MLAConfig))
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
     if attention.dim != llama_config.dim:
         raise ValueError(f"attention.dim ({attention.dim}) must equal the model's dim "
                          f"({llama_config.dim})")
@@ -916,14 +976,30 @@ def train_attention_variants(variants: dict[str, AttentionConfig], llama_config:
     schedule, tqdm progress).
     """
     from mlbook.llm import train
+    from mlbook.llm.train import TrainConfig, _check_stream
 
+    check_instance("llama_config", llama_config, LlamaConfig)
+    check_instance("variants", variants, dict, what="a dict {name: GQAConfig or MLAConfig}")
     if not variants:
         raise ValueError("variants must name at least one attention configuration")
-    runs = []
     for name, config in variants.items():
         if not isinstance(config, (GQAConfig, MLAConfig)):
-            raise ValueError(f"variant {name!r}: expected a GQAConfig or MLAConfig, "
-                             f"got {type(config).__name__}")
+            raise ArgumentTypeError(f"variants[{name!r}]: expected a GQAConfig or MLAConfig, "
+                                    f"got {type(config).__name__}")
+        if config.dim != llama_config.dim:
+            raise ValueError(f"variants[{name!r}].dim ({config.dim}) must equal the model's "
+                             f"dim llama_config.dim ({llama_config.dim})")
+    check_instance("train_config", train_config, TrainConfig)
+    _check_stream("train_ids", train_ids, llama_config.vocab_size, train_config.seq_len)
+    if val_ids is not None:
+        _check_stream("val_ids", val_ids, llama_config.vocab_size, train_config.seq_len)
+    if train_config.seq_len > llama_config.max_seq_len:
+        raise ValueError(f"train_config.seq_len ({train_config.seq_len}) is longer than the "
+                         f"model's context llama_config.max_seq_len ({llama_config.max_seq_len})")
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    check_bool("progress", progress)
+    runs = []
+    for name, config in variants.items():
         model = llama_with_attention(llama_config, config, seed=seed)
         attn = sum(p.numel() for layer in model.model.layers for p in layer.self_attn.parameters())
         if progress:
@@ -955,11 +1031,18 @@ def mla_decode_seconds(config: MLAConfig, context_lengths: list[int], *, repeats
 
     from ..progress import tqdm
 
+    check_instance("config", config, MLAConfig, what="an MLAConfig")
     _positive_int("repeats", repeats)
-    if not context_lengths:
+    _positive_int("batch_size", batch_size)
+    if isinstance(context_lengths, (str, bytes)) or not hasattr(context_lengths, "__len__"):
+        raise ArgumentTypeError(f"context_lengths must be a list of positive integers, got "
+                                f"{context_lengths!r:.60}")
+    if not len(context_lengths):
         raise ValueError("context_lengths must hold at least one length")
-    for n in context_lengths:
-        _positive_int("context length", n)
+    for i, n in enumerate(context_lengths):
+        _positive_int(f"context_lengths[{i}]", n)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    check_bool("progress", progress)
     gen = torch.Generator().manual_seed(seed)
     module = MultiHeadLatentAttention(config).eval()
     for p in module.parameters():

@@ -12,6 +12,10 @@
   (equation (6.3) of the chapter: merge the most frequent adjacent pair).
 * :func:`get_batch` draws random windows for next-token prediction, and :func:`shard`
   gives each process of a distributed run its slice of the same global batch.
+
+Bad input: public functions check their arguments with :mod:`mlbook.checks` (``ValueError``, or
+``TypeError`` for a value of the wrong kind, naming the argument). A string is never read as
+a list of texts or of merges, and token ids are checked against the vocabulary.
 """
 
 from __future__ import annotations
@@ -20,8 +24,13 @@ import collections
 import hashlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_count, check_instance,
+                      check_int, check_integer_seed, check_number, check_tensor,
+                      check_token_ids)
 
 __all__ = [
     "corpus_documents", "corpus_fingerprint", "split_documents", "BPETokenizer",
@@ -46,9 +55,26 @@ def corpus_documents() -> dict[str, str]:
     return {name: topics.topics[name].strip() + "\n" for name in sorted(topics.topics)}
 
 
+def _check_documents(documents: Any) -> dict[str, str]:
+    """A dict ``{name: text}`` of strings."""
+    check_instance("documents", documents, dict, what="a dict {name: text}")
+    for name, text in documents.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise ArgumentTypeError(f"documents must map names (str) to texts (str), got "
+                                    f"{name!r:.30}: {type(text).__name__}")
+    return documents
+
+
+def _check_text(name: str, text: Any) -> str:
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {text!r:.60} of type "
+                                f"{type(text).__name__}")
+    return text
+
+
 def corpus_fingerprint(documents: dict[str, str] | None = None) -> str:
     """A short SHA-256 of the corpus text (it changes with the Python version)."""
-    documents = corpus_documents() if documents is None else documents
+    documents = corpus_documents() if documents is None else _check_documents(documents)
     h = hashlib.sha256()
     for name, text in documents.items():
         h.update(name.encode() + b"\0" + text.encode() + b"\0")
@@ -62,9 +88,12 @@ def split_documents(documents: dict[str, str], val_fraction: float = 0.1,
     Topics are shuffled with ``seed`` and taken for validation until their characters reach
     ``val_fraction`` of the total; the rest are for training. Whole documents, not a cut in
     the middle of one, so validation text is text the model has never seen.
+    ``seed``: a non-negative integer, or ``None`` for fresh randomness.
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    _check_documents(documents)
+    check_number("val_fraction", val_fraction, minimum=0.0, maximum=1.0,
+                 exclusive_minimum=True, exclusive_maximum=True)
+    seed = check_integer_seed("seed", seed)
     if len(documents) < 2:
         raise ValueError("need at least two documents to split into training and validation")
     names = list(documents)
@@ -92,6 +121,9 @@ class BPETokenizer:
     """
 
     def __init__(self, hf_tokenizer):
+        from tokenizers import Tokenizer
+
+        check_instance("hf_tokenizer", hf_tokenizer, Tokenizer, what="a tokenizers.Tokenizer")
         self.hf = hf_tokenizer
         self.unk_id, self.bos_id, self.eos_id = (hf_tokenizer.token_to_id(t) for t in SPECIAL_TOKENS)
 
@@ -100,11 +132,15 @@ class BPETokenizer:
         """Learn ``vocab_size - 259`` merges on ``texts`` (256 bytes + 3 special tokens first)."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-        if not isinstance(vocab_size, int) or vocab_size < 260:
-            raise ValueError(f"vocab_size must be an integer >= 260 (256 bytes, 3 special "
-                             f"tokens and at least one merge), got {vocab_size!r}")
+        _check_vocab_size(vocab_size)
+        if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+            raise ArgumentTypeError(f"texts must be a list of strings (a single string would be "
+                                    f"read character by character), got {texts!r:.60}")
+        texts = list(texts)
         if not texts:
-            raise ValueError("need at least one text to train the tokenizer on")
+            raise ValueError("texts: need at least one text to train the tokenizer on")
+        for i, text in enumerate(texts):
+            _check_text(f"texts[{i}]", text)
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),           # 2023 -> 2 0 2 3
@@ -123,17 +159,26 @@ class BPETokenizer:
 
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
         """Token ids of ``text``, optionally framed by ``<s>`` and ``</s>``."""
+        _check_text("text", text)
+        check_bool("bos", bos)
+        check_bool("eos", eos)
         ids = self.hf.encode(text, add_special_tokens=False).ids
         return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
 
     def decode(self, ids, *, skip_special_tokens: bool = True) -> str:
-        """The text of ``ids`` (a list or a 1-D tensor)."""
+        """The text of ``ids`` (a list or a 1-D tensor of token ids in ``[0, vocab_size)``)."""
+        check_bool("skip_special_tokens", skip_special_tokens)
         if isinstance(ids, torch.Tensor):
+            check_token_ids("ids", ids, self.vocab_size, ndim=1, min_size=0)
             ids = ids.tolist()
+        else:
+            check_array("ids", ids, integer=True, ndim=1, min_size=0, minimum=0,
+                        maximum=self.vocab_size - 1)
         return self.hf.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
     def pieces(self, text: str) -> list[str]:
         """The text each token of ``text`` stands for (readable, unlike the byte symbols)."""
+        _check_text("text", text)
         return [self.decode([i], skip_special_tokens=False) for i in self.encode(text)]
 
     def to_str(self) -> str:
@@ -143,11 +188,27 @@ class BPETokenizer:
     def from_str(cls, text: str) -> "BPETokenizer":
         from tokenizers import Tokenizer
 
-        return cls(Tokenizer.from_str(text))
+        _check_text("text", text)
+        try:
+            hf = Tokenizer.from_str(text)
+        except Exception as error:   # tokenizers raises its own Exception subclass
+            raise ValueError(f"text is not a serialised tokenizer (BPETokenizer.to_str()): "
+                             f"{error}") from None
+        return cls(hf)
+
+
+def _check_vocab_size(vocab_size: Any) -> int:
+    check_int("vocab_size", vocab_size)
+    if vocab_size < 260:
+        raise ValueError(f"vocab_size must be an integer >= 260 (256 bytes, 3 special "
+                         f"tokens and at least one merge), got {vocab_size!r}")
+    return vocab_size
 
 
 def encode_documents(tokenizer: BPETokenizer, documents: dict[str, str]) -> torch.Tensor:
     """One long 1-D ``int64`` tensor: ``<s> doc </s> <s> doc </s> ...`` in the given order."""
+    check_instance("tokenizer", tokenizer, BPETokenizer)
+    _check_documents(documents)
     ids: list[int] = []
     for text in documents.values():
         ids += tokenizer.encode(text, bos=True, eos=True)
@@ -175,6 +236,12 @@ def build_corpus(vocab_size: int = 2048, val_fraction: float = 0.1, seed: int = 
                  tokenizer: BPETokenizer | None = None) -> CorpusData:
     """Split the ``pydoc_data`` topics, train the tokenizer on the training topics only,
     and encode both sides. Pass ``tokenizer`` to reuse one (``vocab_size`` is then ignored)."""
+    _check_vocab_size(vocab_size)
+    check_number("val_fraction", val_fraction, minimum=0.0, maximum=1.0,
+                 exclusive_minimum=True, exclusive_maximum=True)
+    check_integer_seed("seed", seed)
+    if tokenizer is not None:
+        check_instance("tokenizer", tokenizer, BPETokenizer, what="a BPETokenizer or None")
     documents = corpus_documents()
     train_docs, val_docs = split_documents(documents, val_fraction, seed)
     if tokenizer is None:
@@ -194,12 +261,14 @@ def get_batch(ids: torch.Tensor, batch_size: int, seq_len: int,
     ``ids``: ``(N,)``. Returns ``x, y`` of shape ``(batch_size, seq_len)`` with
     ``y[b, t] = x[b, t + 1]`` in the stream.
     """
-    if ids.dim() != 1:
-        raise ValueError(f"ids must be a 1-D token stream, got shape {tuple(ids.shape)}")
-    if batch_size < 1 or seq_len < 1:
-        raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+    check_tensor("ids", ids, ndim=1, dtype="int", min_size=0, layout="(N,)")
+    check_count("batch_size", batch_size)
+    check_count("seq_len", seq_len)
+    if generator is not None:
+        check_instance("generator", generator, torch.Generator, what="a torch.Generator or None")
     if ids.numel() < seq_len + 1:
-        raise ValueError(f"the stream has {ids.numel()} tokens, fewer than seq_len + 1 = {seq_len + 1}")
+        raise ValueError(f"ids: the stream has {ids.numel()} tokens, fewer than seq_len + 1 = "
+                         f"{seq_len + 1}")
     starts = torch.randint(0, ids.numel() - seq_len, (batch_size,), generator=generator)
     offsets = torch.arange(seq_len + 1)
     windows = ids[starts[:, None] + offsets[None, :]]                  # (B, T + 1)
@@ -212,11 +281,16 @@ def shard(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     Every process draws the same global batch (same seed) and keeps its own slice, so a
     run on ``W`` processes sees exactly the examples a one-process run would.
     """
+    check_tensor("batch", batch, dtype=None, finite=False, layout="(B, ...)")
+    if batch.dim() < 1:
+        raise ValueError(f"batch must have a batch axis (B, ...), got a 0-D tensor")
+    check_count("world_size", world_size)
+    check_int("rank", rank)
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
     if batch.shape[0] % world_size:
-        raise ValueError(f"global batch of {batch.shape[0]} rows does not split evenly "
-                         f"over {world_size} processes")
+        raise ValueError(f"batch: a global batch of {batch.shape[0]} rows does not split "
+                         f"evenly over world_size = {world_size} processes")
     per = batch.shape[0] // world_size
     return batch[rank * per:(rank + 1) * per]
 
@@ -228,6 +302,9 @@ def unigram_cross_entropy(train_ids: torch.Tensor, val_ids: torch.Tensor,
 
     A language model that has learnt anything about context must beat this number.
     """
+    check_count("vocab_size", vocab_size)
+    check_token_ids("train_ids", train_ids, vocab_size, ndim=1)
+    check_token_ids("val_ids", val_ids, vocab_size, ndim=1)
     counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1.0
     log_probs = counts.log() - counts.sum().log()
     return float(-log_probs[val_ids].mean())
@@ -278,8 +355,8 @@ def learn_bpe(text: str, num_merges: int) -> list[BPEStep]:
     symbols inside words and merge the most frequent one everywhere (ties go to the pair
     seen first). Stops early when no pair occurs twice.
     """
-    if not isinstance(num_merges, int) or num_merges < 0:
-        raise ValueError(f"num_merges must be a non-negative integer, got {num_merges!r}")
+    _check_text("text", text)
+    check_int("num_merges", num_merges, minimum=0)
     words = [tuple(w) for w in _words(text)]
     steps = []
     for _ in range(num_merges):
@@ -298,6 +375,16 @@ def learn_bpe(text: str, num_merges: int) -> list[BPEStep]:
 
 def apply_bpe(text: str, merges: list[tuple[str, str]]) -> list[str]:
     """Segment new text with learnt merges, applied in the order they were learnt."""
+    _check_text("text", text)
+    if isinstance(merges, (str, bytes)) or not hasattr(merges, "__iter__"):
+        raise ArgumentTypeError(f"merges must be a list of pairs of strings (the learn_bpe "
+                                f"steps' pairs), got {merges!r:.60}")
+    merges = list(merges)
+    for i, pair in enumerate(merges):
+        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+                or not all(isinstance(x, str) for x in pair)):
+            raise ArgumentTypeError(f"merges[{i}] must be a pair of strings, got {pair!r:.40}")
+    merges = [tuple(pair) for pair in merges]
     out = []
     for word in _words(text):
         symbols = tuple(word)

@@ -21,6 +21,14 @@ move ``q_proj``/``k_proj`` weights between the two layouts (section "Two layouts
 
 Shapes use ``B`` batch, ``T`` sequence length, ``D`` model width ``dim``, ``H`` query heads,
 ``G`` key/value heads, ``hd`` head width ``dim // n_heads``, ``V`` vocabulary size.
+
+Bad input: public functions and classes check their arguments with :mod:`mlbook.checks`
+(``ValueError``, or ``TypeError`` for a value of the wrong kind, naming the argument); token
+ids are checked against the vocabulary. The modules' forward passes and the tensor helpers
+inside them (:func:`apply_rope`, :func:`rotate_half`, :func:`repeat_kv`, the KV cache) check
+shapes and dtypes only: as everywhere in PyTorch, NaN and infinite activations propagate to
+the output instead of being looked for at every layer and step. Functions that take data
+(:func:`rope_score`, :func:`sample_next_token`, :func:`rope_cos_sin`) refuse them.
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_count,
+                           check_instance, check_int, check_integer_seed, check_number,
+                           check_tensor, check_token_ids)
 
 __all__ = [
     "LlamaConfig", "RMSNorm", "RotaryEmbedding", "rope_inverse_frequencies", "rope_cos_sin",
@@ -51,8 +63,12 @@ __all__ = [
 def hf_rope_theta(hf_config: Any) -> float:
     """RoPE's base ``theta`` from a ``transformers`` config: newer versions keep it in
     ``rope_parameters["rope_theta"]``, older ones in ``rope_theta``; 10,000 if neither."""
+    if hf_config is None or isinstance(hf_config, (str, bytes, int, float)):
+        raise ArgumentTypeError(f"hf_config must be a transformers config (an object with "
+                                f"rope_theta or rope_parameters), got {hf_config!r:.60}")
     rope = getattr(hf_config, "rope_parameters", None) or {}
-    return float(rope.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0)))
+    theta = rope.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0))
+    return check_number("hf_config.rope_theta", theta, minimum=1.0, exclusive_minimum=True)
 
 
 @dataclass(frozen=True)
@@ -80,13 +96,10 @@ class LlamaConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "dim", "n_layers", "n_heads", "multiple_of", "max_seq_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_count(name, getattr(self, name))
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
-        if not isinstance(self.n_kv_heads, int) or self.n_kv_heads < 1:
-            raise ValueError(f"n_kv_heads must be a positive integer or None, got {self.n_kv_heads!r}")
+        check_count("n_kv_heads", self.n_kv_heads)
         if self.dim % self.n_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads}); "
                              "choose n_heads among the divisors of dim")
@@ -97,16 +110,13 @@ class LlamaConfig:
         if self.head_dim % 2:
             raise ValueError(f"head width dim // n_heads = {self.head_dim} must be even: "
                              "RoPE rotates pairs of coordinates")
-        if self.hidden_dim is not None and (not isinstance(self.hidden_dim, int)
-                                            or self.hidden_dim < 1):
-            raise ValueError(f"hidden_dim must be a positive integer or None, got {self.hidden_dim!r}")
-        if self.ffn_dim_multiplier is not None and not self.ffn_dim_multiplier > 0:
-            raise ValueError("ffn_dim_multiplier must be positive or None, got "
-                             f"{self.ffn_dim_multiplier!r}")
-        if not self.norm_eps > 0:
-            raise ValueError(f"norm_eps must be positive, got {self.norm_eps!r}")
-        if not self.rope_theta > 1:
-            raise ValueError(f"rope_theta must be greater than 1, got {self.rope_theta!r}")
+        if self.hidden_dim is not None:
+            check_count("hidden_dim", self.hidden_dim)
+        if self.ffn_dim_multiplier is not None:
+            check_number("ffn_dim_multiplier", self.ffn_dim_multiplier, minimum=0.0,
+                         exclusive_minimum=True)
+        check_number("norm_eps", self.norm_eps, minimum=0.0, exclusive_minimum=True)
+        check_number("rope_theta", self.rope_theta, minimum=1.0, exclusive_minimum=True)
 
     @property
     def head_dim(self) -> int:
@@ -142,6 +152,13 @@ class LlamaConfig:
     @classmethod
     def from_hf(cls, hf_config: Any) -> "LlamaConfig":
         """The config of a ``transformers.LlamaConfig`` (or anything with its attributes)."""
+        missing = [a for a in ("vocab_size", "hidden_size", "num_hidden_layers",
+                               "num_attention_heads", "num_key_value_heads", "intermediate_size",
+                               "rms_norm_eps", "max_position_embeddings")
+                   if not hasattr(hf_config, a)]
+        if missing:
+            raise ArgumentTypeError(f"hf_config must be a transformers LlamaConfig; it has no "
+                                    f"{', '.join(missing)}")
         return cls(vocab_size=hf_config.vocab_size, dim=hf_config.hidden_size,
                    n_layers=hf_config.num_hidden_layers,
                    n_heads=hf_config.num_attention_heads,
@@ -175,8 +192,7 @@ def parameter_breakdown(config: LlamaConfig) -> dict[str, int]:
     (``D x D`` for queries and output, ``D x G*hd`` for keys and values), three SwiGLU
     matrices ``D x F`` and two RMSNorm gains of size ``D``; one final RMSNorm. No biases.
     """
-    if not isinstance(config, LlamaConfig):
-        raise ValueError(f"config must be a LlamaConfig, got {type(config).__name__}")
+    check_instance("config", config, LlamaConfig)
     d, f, kv = config.dim, config.ffn_hidden_dim, config.n_kv_heads * config.head_dim
     return {
         "embed_tokens": config.vocab_size * d,
@@ -193,6 +209,63 @@ def count_parameters(config: LlamaConfig) -> int:
 
 
 # ----------------------------------------------------------------------------------------
+# Checks shared by the modules (metadata only: shapes and dtypes, no pass over the data)
+# ----------------------------------------------------------------------------------------
+def _dtype_of(module: nn.Module) -> torch.dtype | None:
+    """The dtype of a layer's weights (its first parameter's for a wrapped layer, such as a
+    LoRA adapter around an ``nn.Linear``), ``None`` for a layer without parameters."""
+    weight = module._parameters.get("weight")             # a plain layer: no __getattr__
+    if weight is not None:
+        return weight.dtype
+    first = next(module.parameters(), None)
+    return None if first is None else first.dtype
+
+
+def _check_features(name: str, x: Any, width: int, dtype: torch.dtype | None = None) -> None:
+    """``x`` a floating-point tensor ``(..., width)`` (of ``dtype`` if given)."""
+    if not isinstance(x, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor (..., {width}), got "
+                                f"{type(x).__name__}")
+    if not x.is_floating_point():
+        raise ArgumentTypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < 1 or x.shape[-1] != width:
+        raise ValueError(f"{name} must have shape (..., {width}), got {tuple(x.shape)}")
+    if dtype is not None and x.dtype != dtype:
+        raise ArgumentTypeError(f"{name} must have the module's dtype {dtype}, got {x.dtype} "
+                                f"(convert one of them with .to(...))")
+
+
+def _check_rope_tables(x: Any, cos: Any, sin: Any, name: str = "x") -> None:
+    """``x`` ``(..., T, hd)`` and tables ``cos, sin`` ``(T, hd)`` (or ``(1, hd)``: one position
+    for every row). A 1-D ``x`` (one vector) takes 1-D tables ``(hd,)``. Nothing broadcasts
+    silently: a table of one row ``(hd,)`` against ``T`` positions is refused."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1:
+        got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ArgumentTypeError(f"{name} must be a floating-point tensor (..., T, hd), got {got}")
+    for table_name, table in (("cos", cos), ("sin", sin)):
+        if not isinstance(table, torch.Tensor) or not table.is_floating_point():
+            got = f"dtype {table.dtype}" if isinstance(table, torch.Tensor) else type(table).__name__
+            raise ArgumentTypeError(f"{table_name} must be a floating-point tensor (T, hd) from "
+                                    f"rope_cos_sin, got {got}")
+    if x.dim() == 1:
+        ok = cos.shape == x.shape or tuple(cos.shape) == (1, x.shape[0])
+        want = f"({x.shape[0]},)"
+    else:
+        t, hd = x.shape[-2:]
+        ok = cos.dim() == 2 and cos.shape[-1] == hd and cos.shape[0] in (t, 1)
+        want = f"(T, hd) = ({t}, {hd}) (or (1, {hd}) for one position)"
+    if not ok:
+        raise ValueError(f"cos must have shape {want} to rotate {name} of shape "
+                         f"{tuple(x.shape)}, got {tuple(cos.shape)}")
+    if sin.shape != cos.shape:
+        raise ValueError(f"sin must have the shape of cos {tuple(cos.shape)}, got "
+                         f"{tuple(sin.shape)}")
+    if x.shape[-1] % 2:
+        raise ValueError(f"{name}'s last axis must be even (RoPE rotates pairs), got "
+                         f"{x.shape[-1]}")
+
+
+# ----------------------------------------------------------------------------------------
 # RMSNorm
 # ----------------------------------------------------------------------------------------
 class RMSNorm(nn.Module):
@@ -204,10 +277,13 @@ class RMSNorm(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
+        check_count("dim", dim)
+        check_number("eps", eps, minimum=0.0, exclusive_minimum=True)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_features("x", x, self.weight.shape[0])
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -222,10 +298,10 @@ def rope_inverse_frequencies(head_dim: int, theta: float = 10000.0) -> torch.Ten
 
     Radians per position, shape ``(hd/2,)``, from 1 down to nearly ``1/theta``.
     """
-    if head_dim < 2 or head_dim % 2:
+    check_int("head_dim", head_dim, minimum=2)
+    if head_dim % 2:
         raise ValueError(f"head_dim must be an even integer >= 2, got {head_dim}")
-    if not theta > 1:
-        raise ValueError(f"theta (the RoPE base) must be greater than 1, got {theta}")
+    check_number("theta (the RoPE base)", theta, minimum=1.0, exclusive_minimum=True)
     return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
 
 
@@ -236,6 +312,7 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int,
     ``positions``: integer positions ``m``, shape ``(T,)``. Returns ``cos, sin`` of shape
     ``(T, hd)``: the ``hd/2`` angles repeated twice, ``[a_0..a_{hd/2-1}, a_0..a_{hd/2-1}]``.
     """
+    check_tensor("positions", positions, ndim=1, dtype=None, layout="(T,)")
     inv_freq = rope_inverse_frequencies(head_dim, theta)
     angles = positions.float()[:, None] * inv_freq[None, :]      # (T, hd/2)
     angles = torch.cat([angles, angles], dim=-1)                  # (T, hd)
@@ -243,7 +320,17 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int,
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """``[x1, x2] -> [-x2, x1]`` on the last axis: a 90-degree turn of each pair ``(x1_i, x2_i)``."""
+    """``[x1, x2] -> [-x2, x1]`` on the last axis: a 90-degree turn of each pair ``(x1_i, x2_i)``.
+
+    ``x``: ``(..., hd)`` with ``hd`` even."""
+    check_tensor("x", x, finite=False)
+    if x.dim() < 1 or x.shape[-1] % 2:
+        raise ValueError(f"x's last axis must be even (pairs of halves), got shape "
+                         f"{tuple(x.shape)}")
+    return _rotate_half(x)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat([-x2, x1], dim=-1)
 
@@ -251,9 +338,17 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate each pair ``(x_i, x_{i+hd/2})`` by the angle ``m * theta_i`` (6.9), half layout.
 
-    ``x``: ``(..., T, hd)``; ``cos``, ``sin``: ``(T, hd)`` from :func:`rope_cos_sin`.
+    ``x``: ``(..., T, hd)``; ``cos``, ``sin``: ``(T, hd)`` from :func:`rope_cos_sin` (or
+    ``(1, hd)``, one position for every row; a 1-D ``x`` takes ``(hd,)``). Other shapes of
+    the tables raise ``ValueError`` rather than broadcast.
     """
-    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
+    _check_rope_tables(x, cos, sin)
+    return _apply_rope(x, cos, sin)
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope` without the checks: the modules' forward passes call it."""
+    return x * cos.to(x.dtype) + _rotate_half(x) * sin.to(x.dtype)
 
 
 def apply_rope_interleaved(x: torch.Tensor, positions: torch.Tensor,
@@ -264,6 +359,11 @@ def apply_rope_interleaved(x: torch.Tensor, positions: torch.Tensor,
     ``exp(j m theta_i)`` is the same rotation as :func:`apply_rope`, applied to a different
     pairing of the coordinates.
     """
+    check_tensor("x", x, finite=False)
+    check_tensor("positions", positions, ndim=1, dtype=None, layout="(T,)")
+    if x.dim() < 2 or x.shape[-2] != positions.shape[0] or x.shape[-1] % 2:
+        raise ValueError(f"x must have shape (..., T, hd) with T = {positions.shape[0]} "
+                         f"positions and hd even, got {tuple(x.shape)}")
     hd = x.shape[-1]
     angles = positions.float()[:, None] * rope_inverse_frequencies(hd, theta)[None, :]
     rotation = torch.polar(torch.ones_like(angles), angles)         # (T, hd/2) complex
@@ -278,6 +378,7 @@ def permute_meta_to_hf(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
     Face's in halves ``(0, hd/2), (1, hd/2 + 1), ...``. ``weight``: ``(n_heads * hd, D)``.
     This is the ``permute`` of ``transformers``' conversion script.
     """
+    _check_qk_weight(weight, n_heads)
     rows, cols = weight.shape
     if rows % (2 * n_heads):
         raise ValueError(f"weight has {rows} rows, not a multiple of 2 * n_heads = {2 * n_heads}")
@@ -287,11 +388,17 @@ def permute_meta_to_hf(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 def permute_hf_to_meta(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
     """The inverse of :func:`permute_meta_to_hf`: halves back to interleaved pairs."""
+    _check_qk_weight(weight, n_heads)
     rows, cols = weight.shape
     if rows % (2 * n_heads):
         raise ValueError(f"weight has {rows} rows, not a multiple of 2 * n_heads = {2 * n_heads}")
     return (weight.view(n_heads, 2, rows // n_heads // 2, cols)
             .transpose(1, 2).reshape(rows, cols))
+
+
+def _check_qk_weight(weight: Any, n_heads: Any) -> None:
+    check_tensor("weight", weight, ndim=2, dtype=None, finite=False, layout="(n_heads * hd, D)")
+    check_count("n_heads", n_heads)
 
 
 def rope_score(q: torch.Tensor, k: torch.Tensor, m: int, n: int,
@@ -300,9 +407,13 @@ def rope_score(q: torch.Tensor, k: torch.Tensor, m: int, n: int,
 
     ``q``, ``k``: vectors of even length ``hd``. By (6.10) the result depends on ``m - n`` only.
     """
-    if q.dim() != 1 or q.shape != k.shape:
+    check_tensor("q", q, ndim=1)
+    check_tensor("k", k, ndim=1)
+    if q.shape != k.shape:
         raise ValueError("q and k must be 1-D vectors of the same length, got "
                          f"{tuple(q.shape)} and {tuple(k.shape)}")
+    check_int("m", m, minimum=0)
+    check_int("n", n, minimum=0)
     cos, sin = rope_cos_sin(torch.tensor([m, n]), q.shape[0], theta)
     return float(apply_rope(q, cos[0], sin[0]) @ apply_rope(k, cos[1], sin[1]))
 
@@ -317,7 +428,7 @@ def rope_score_profile(distances, head_dim: int = 128, theta: float = 10000.0):
     import numpy as np
 
     freqs = rope_inverse_frequencies(head_dim, theta).double().numpy()
-    d = np.asarray(distances, dtype=float)
+    d = check_array("distances", distances, min_size=0)
     return np.cos(d[..., None] * freqs).mean(-1)
 
 
@@ -326,12 +437,20 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
+        check_instance("config", config, LlamaConfig)
         cos, sin = rope_cos_sin(torch.arange(config.max_seq_len), config.head_dim,
                                 config.rope_theta)
         self.register_buffer("cos", cos, persistent=False)   # (max_seq_len, hd)
         self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tables ``(length, hd)`` for positions ``start .. start + length - 1``."""
+        n = self.cos.shape[0]
+        check_int("start", start, minimum=0)
+        check_count("length", length)
+        if start + length > n:
+            raise ValueError(f"positions start + length = {start + length} run past the "
+                             f"context of {n} (config.max_seq_len)")
         return self.cos[start:start + length], self.sin[start:start + length]
 
 
@@ -341,6 +460,13 @@ class RotaryEmbedding(nn.Module):
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     """``(B, G, T, hd) -> (B, G * n_rep, T, hd)``: key/value head ``g`` serves query heads
     ``g * n_rep .. g * n_rep + n_rep - 1`` (grouped-query attention)."""
+    check_tensor("x", x, ndim=4, dtype=None, finite=False, layout="(B, G, T, hd)")
+    check_count("n_rep", n_rep)
+    return _repeat_kv(x, n_rep)
+
+
+def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """:func:`repeat_kv` without the checks (the attention modules call it)."""
     if n_rep == 1:
         return x
     b, g, t, hd = x.shape
@@ -357,6 +483,10 @@ class KVCache:
 
     def __init__(self, config: LlamaConfig, batch_size: int, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None):
+        check_instance("config", config, LlamaConfig)
+        check_count("batch_size", batch_size)
+        if dtype is not None:
+            check_instance("dtype", dtype, torch.dtype, what="a torch.dtype or None")
         shape = (config.n_layers, batch_size, config.n_kv_heads, config.max_seq_len,
                  config.head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
@@ -366,6 +496,23 @@ class KVCache:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the new ``k, v`` ``(B, G, T, hd)`` after the prefix; return the whole prefix."""
+        n_layers, b, g, max_len, hd = self.keys.shape
+        check_int("layer", layer, minimum=0, maximum=n_layers - 1)
+        for name, t in (("k", k), ("v", v)):
+            check_tensor(name, t, ndim=4, finite=False, layout=f"(B, G, T, hd) = ({b}, {g}, T, {hd})")
+            if t.shape[0] != b or t.shape[1] != g or t.shape[3] != hd or t.shape[2] < 1:
+                raise ValueError(f"{name} must have shape (B, G, T, hd) = ({b}, {g}, T >= 1, "
+                                 f"{hd}), got {tuple(t.shape)}")
+        if v.shape != k.shape:
+            raise ValueError(f"v must have the shape of k {tuple(k.shape)}, got {tuple(v.shape)}")
+        if self.length + k.shape[2] > max_len:
+            raise ValueError(f"the cache is full: {self.length} cached + {k.shape[2]} new tokens "
+                             f"in k > max_seq_len = {max_len}")
+        return self._update(layer, k, v)
+
+    def _update(self, layer: int, k: torch.Tensor, v: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`update` without the checks: the attention layer, which checked the cache."""
         end = self.length + k.shape[2]
         self.keys[layer, :, :, self.length:end] = k
         self.values[layer, :, :, self.length:end] = v
@@ -383,7 +530,34 @@ def kv_cache_bytes_per_token(config: LlamaConfig, bytes_per_value: int = 2) -> i
     ``2 * n_layers * n_kv_heads * hd * bytes_per_value`` (2 bytes for float16/bfloat16).
     Grouped-query attention divides it by ``n_heads / n_kv_heads``.
     """
+    check_instance("config", config, LlamaConfig)
+    check_count("bytes_per_value", bytes_per_value)
     return 2 * config.n_layers * config.n_kv_heads * config.head_dim * bytes_per_value
+
+
+def _check_layer_input(x: Any, cos: Any, sin: Any, cache: Any, proj: nn.Linear) -> None:
+    """What a decoder layer is given: ``x`` ``(B, T, D)`` of the weights' dtype, rotary tables
+    ``(T, hd)`` and a :class:`KVCache` (or ``None``) with room for ``T`` more tokens."""
+    _check_features("x", x, proj.in_features, _dtype_of(proj))
+    if x.dim() != 3 or x.shape[1] < 1:
+        raise ValueError(f"x must have shape (batch, time >= 1, {proj.in_features}), got "
+                         f"{tuple(x.shape)}")
+    for name, table in (("cos", cos), ("sin", sin)):
+        if not isinstance(table, torch.Tensor) or not table.is_floating_point():
+            check_tensor(name, table, finite=False, layout="(T, hd)")      # raises, says why
+        if table.dim() != 2 or table.shape[0] != x.shape[1]:
+            raise ValueError(f"{name} must be a tensor (T, hd) with T = {x.shape[1]}, the "
+                             f"rotary table of x's positions, got {tuple(table.shape)}")
+    if cos.shape != sin.shape:
+        raise ValueError(f"sin must have the shape of cos {tuple(cos.shape)}, got "
+                         f"{tuple(sin.shape)}")
+    if cache is not None:
+        check_instance("cache", cache, KVCache, what="a KVCache or None")
+        _, b, _, max_len, _ = cache.keys.shape
+        if b != x.shape[0] or cache.length + x.shape[1] > max_len:
+            raise ValueError(f"cache holds {b} sequences with {cache.length} of {max_len} "
+                             f"positions filled; x brings {x.shape[0]} sequences of "
+                             f"{x.shape[1]} tokens")
 
 
 class LlamaAttention(nn.Module):
@@ -396,6 +570,8 @@ class LlamaAttention(nn.Module):
 
     def __init__(self, config: LlamaConfig, layer_idx: int = 0):
         super().__init__()
+        check_instance("config", config, LlamaConfig)
+        check_int("layer_idx", layer_idx, minimum=0, maximum=config.n_layers - 1)
         self.layer_idx = layer_idx
         self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, config.head_dim
         self.q_proj = nn.Linear(config.dim, config.n_heads * config.head_dim, bias=False)
@@ -405,17 +581,18 @@ class LlamaAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None) -> torch.Tensor:
+        _check_layer_input(x, cos, sin, cache, self.q_proj)
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)     # (B, H, T, hd)
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, G, T, hd)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, G, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
         start = 0
         if cache is not None:
             start = cache.length
-            k, v = cache.update(self.layer_idx, k, v)                                  # (B, G, S, hd)
+            k, v = cache._update(self.layer_idx, k, v)                                 # (B, G, S, hd)
         n_rep = self.n_heads // self.n_kv_heads
-        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)                                # (B, H, S, hd)
+        k, v = _repeat_kv(k, n_rep), _repeat_kv(v, n_rep)                              # (B, H, S, hd)
         if start == 0:            # queries and keys cover the same positions: plain causal mask
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif t == 1:              # one new token attends to every cached position
@@ -435,12 +612,15 @@ class LlamaMLP(nn.Module):
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
+        check_instance("config", config, LlamaConfig)
         f = config.ffn_hidden_dim
         self.gate_proj = nn.Linear(config.dim, f, bias=False)
         self.up_proj = nn.Linear(config.dim, f, bias=False)
         self.down_proj = nn.Linear(f, config.dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(..., D)`` -> ``(..., D)``."""
+        _check_features("x", x, self.gate_proj.in_features, _dtype_of(self.gate_proj))
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
@@ -449,6 +629,7 @@ class LlamaDecoderLayer(nn.Module):
 
     def __init__(self, config: LlamaConfig, layer_idx: int = 0):
         super().__init__()
+        check_instance("config", config, LlamaConfig)
         self.self_attn = LlamaAttention(config, layer_idx)
         self.mlp = LlamaMLP(config)
         self.input_layernorm = RMSNorm(config.dim, config.norm_eps)
@@ -456,8 +637,34 @@ class LlamaDecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None) -> torch.Tensor:
+        # x, cos, sin and cache are checked by the RMSNorm and the attention they go to
         x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def _check_input_ids(input_ids: Any, cache: Any, config: LlamaConfig) -> None:
+    """Token ids ``(B, T)`` in ``[0, V)``, and a cache (or ``None``) they fit in."""
+    check_token_ids("input_ids", input_ids, config.vocab_size, ndim=2, layout="(batch, time)",
+                    min_size=0)
+    if cache is not None:
+        check_instance("cache", cache, KVCache, what="a KVCache or None")
+    start = cache.length if cache is not None else 0
+    t = input_ids.shape[1]
+    if t < 1 or input_ids.shape[0] < 1:
+        raise ValueError(f"input_ids must hold at least one token, got shape "
+                         f"{tuple(input_ids.shape)}")
+    if start + t > config.max_seq_len:
+        raise ValueError(
+            f"input_ids: a sequence of {start + t} tokens ({start} cached + {t} new) is longer "
+            f"than the context of {config.max_seq_len} tokens (config.max_seq_len)")
+    if cache is not None:
+        n_layers, b, g, _, hd = cache.keys.shape
+        if (n_layers, g, hd) != (config.n_layers, config.n_kv_heads, config.head_dim):
+            raise ValueError(f"cache was made for another model: {n_layers} layers of {g} "
+                             f"key/value heads of width {hd}, not {config.n_layers} of "
+                             f"{config.n_kv_heads} of width {config.head_dim}")
+        if b != input_ids.shape[0]:
+            raise ValueError(f"cache holds {b} sequences, input_ids has {input_ids.shape[0]}")
 
 
 class LlamaModel(nn.Module):
@@ -465,6 +672,8 @@ class LlamaModel(nn.Module):
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
+        check_instance("config", config, LlamaConfig)
+        self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.dim)
         self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.n_layers))
         self.norm = RMSNorm(config.dim, config.norm_eps)
@@ -472,6 +681,7 @@ class LlamaModel(nn.Module):
         self.gradient_checkpointing = False
 
     def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        _check_input_ids(input_ids, cache, self.config)
         start = cache.length if cache is not None else 0
         x = self.embed_tokens(input_ids)                                  # (B, T, D)
         cos, sin = self.rotary_emb(start, input_ids.shape[1])            # (T, hd) each
@@ -495,8 +705,8 @@ class Llama(nn.Module):
 
     def __init__(self, config: LlamaConfig, *, seed: int | None = None):
         super().__init__()
-        if not isinstance(config, LlamaConfig):
-            raise ValueError(f"config must be a LlamaConfig, got {type(config).__name__}")
+        check_instance("config", config, LlamaConfig)
+        seed = check_integer_seed("seed", seed)
         self.config = config
         self.model = LlamaModel(config)
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
@@ -525,19 +735,9 @@ class Llama(nn.Module):
         continue the ``cache.length`` tokens already seen, and the cache is advanced by ``T``.
         Raises ``ValueError`` when the sequence would run past ``config.max_seq_len``.
         """
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (batch, time), got {tuple(input_ids.shape)}")
-        start = cache.length if cache is not None else 0
-        t = input_ids.shape[1]
-        if t < 1:
-            raise ValueError("input_ids must hold at least one token")
-        if start + t > self.config.max_seq_len:
-            raise ValueError(
-                f"sequence of {start + t} tokens ({start} cached + {t} new) is longer than the "
-                f"context of {self.config.max_seq_len} tokens (config.max_seq_len)")
-        logits = self.lm_head(self.model(input_ids, cache))                # (B, T, V)
+        logits = self.lm_head(self.model(input_ids, cache))   # (B, T, V); the model checks ids
         if cache is not None:
-            cache.length += t
+            cache.length += input_ids.shape[1]
         return logits
 
 
@@ -548,9 +748,18 @@ def causal_lm_loss(logits: torch.Tensor, targets: torch.Tensor,
     ``logits``: ``(B, T, V)``; ``targets``: ``(B, T)`` token ids, with ``ignore_index``
     (Hugging Face's ``-100``) at positions that should not count.
     """
+    check_tensor("logits", logits, ndim=3, finite=False, layout="(B, T, V)")
+    check_tensor("targets", targets, dtype="int", min_size=0, layout="(B, T)")
+    check_int("ignore_index", ignore_index)
     if logits.shape[:2] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} "
                          "must agree on (batch, time)")
+    if targets.numel():
+        v = logits.shape[-1]
+        lo, hi = (int(t) for t in torch.aminmax(targets))
+        if hi >= v or (lo < 0 and bool(((targets < 0) & (targets != ignore_index)).any())):
+            raise ValueError(f"targets must hold token ids from 0 to V - 1 = {v - 1} (or "
+                             f"ignore_index = {ignore_index}), got values from {lo} to {hi}")
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
                            ignore_index=ignore_index)
 
@@ -559,12 +768,14 @@ def causal_lm_loss(logits: torch.Tensor, targets: torch.Tensor,
 # Sampling with temperature and top-p, using the KV cache
 # ----------------------------------------------------------------------------------------
 def _check_sampling(temperature: float, top_p: float) -> None:
-    if (not isinstance(temperature, (int, float)) or not temperature > 0
-            or not math.isfinite(temperature)):
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r} "
-                         "(use greedy=True for argmax decoding)")
-    if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    try:
+        check_number("temperature", temperature, minimum=0.0, exclusive_minimum=True)
+    except ValueError as error:
+        raise type(error)(f"{error} (use greedy=True for argmax decoding)") from None
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        error = ValueError if isinstance(top_p, (int, float)) and not isinstance(top_p, bool) \
+            else ArgumentTypeError
+        raise error(f"top_p must be in (0, 1], got {top_p!r}")
 
 
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
@@ -574,8 +785,15 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_p: flo
     ``logits``: ``(B, V)``. The nucleus (top-p, Holtzman et al., 2020) is the smallest set
     of most probable tokens whose probabilities sum to at least ``top_p``; the rest get
     probability zero and the nucleus is renormalised. Returns ``(B,)`` token ids.
+    ``logits`` may hold ``-inf`` (a token that is never drawn), not NaN or ``+inf``.
     """
     _check_sampling(temperature, top_p)
+    check_tensor("logits", logits, ndim=2, allow_inf=True, layout="(B, V)")
+    if bool((logits == float("inf")).any()) or bool((logits == float("-inf")).all(-1).any()):
+        raise ValueError("logits must be finite or -inf, with at least one finite logit per "
+                         "row: +inf or a row of -inf has no probabilities")
+    if generator is not None:
+        check_instance("generator", generator, torch.Generator, what="a torch.Generator or None")
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
@@ -600,8 +818,15 @@ def generate(model: Llama, input_ids: torch.Tensor, max_new_tokens: int, *,
     ``eos_id``. Returns the prompt followed by the new tokens.
     """
     _check_sampling(temperature, top_p)
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    check_instance("model", model, Llama)
+    check_token_ids("input_ids", input_ids, model.config.vocab_size, ndim=(1, 2),
+                    layout="(B, T) or (T,)")
+    check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_bool("greedy", greedy)
+    check_bool("use_cache", use_cache)
+    seed = check_integer_seed("seed", seed)
+    if eos_id is not None:
+        check_int("eos_id", eos_id, minimum=0, maximum=model.config.vocab_size - 1)
     ids = input_ids[None] if input_ids.dim() == 1 else input_ids
     total = ids.shape[1] + max_new_tokens
     if total > model.config.max_seq_len:
@@ -642,6 +867,10 @@ def saved_activation_bytes(model: nn.Module, input_ids: torch.Tensor,
     ``torch.autograd.graph.saved_tensors_hooks``; this is the activation memory that
     activation checkpointing trades for recomputation.
     """
+    check_instance("model", model, nn.Module, what="a torch.nn.Module (a Llama)")
+    check_tensor("input_ids", input_ids, dtype="int", layout="(B, T)")
+    if targets is not None:
+        check_tensor("targets", targets, dtype="int", layout="(B, T)")
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import ArgumentTypeError, check_array, check_choice, check_number
+
 __all__ = [
     "CHINCHILLA_FIT", "LLAMA_TRAINING_TOKENS", "LLAMA_DATA_MIXTURE", "training_flops",
     "inference_flops_per_token", "chinchilla_loss", "chinchilla_optimal",
@@ -44,10 +46,31 @@ LLAMA_DATA_MIXTURE = {
 
 
 def _positive(name: str, x) -> np.ndarray:
-    arr = np.asarray(x, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+    """A positive finite number, or an array of them (bool refused), as a float array."""
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
+        raise ArgumentTypeError(f"{name} must be a positive finite number or an array of them, "
+                                f"got {x!r:.60} of type {type(x).__name__}")
+    try:
+        arr = check_array(name, x)
+    except ValueError as error:
+        raise type(error)(f"{error} ({name} must be positive and finite)") from None
+    if np.any(arr <= 0):
         raise ValueError(f"{name} must be positive and finite, got {x!r}")
     return arr
+
+
+def _check_fit(fit) -> dict:
+    """Hoffmann et al.'s five numbers ``E, A, B, alpha, beta``, finite, the last four > 0."""
+    if not isinstance(fit, dict):
+        raise ArgumentTypeError(f"fit must be a dict with E, A, B, alpha and beta (like "
+                                f"CHINCHILLA_FIT), got {type(fit).__name__}")
+    missing = [k for k in CHINCHILLA_FIT if k not in fit]
+    if missing:
+        raise ValueError(f"fit must have the keys E, A, B, alpha and beta; missing {missing}")
+    check_number("fit['E']", fit["E"])
+    for k in ("A", "B", "alpha", "beta"):
+        check_number(f"fit[{k!r}]", fit[k], minimum=0.0, exclusive_minimum=True)
+    return fit
 
 
 def training_flops(n_params, n_tokens):
@@ -70,7 +93,7 @@ def chinchilla_loss(n_params, n_tokens, fit: dict | None = None):
     finite model, ``B / D^beta`` the cost of finite data. Fitted on Chinchilla's own data
     and tokenizer, so it describes trends, not LLaMA's exact losses.
     """
-    f = CHINCHILLA_FIT if fit is None else fit
+    f = CHINCHILLA_FIT if fit is None else _check_fit(fit)
     n, d = _positive("n_params", n_params), _positive("n_tokens", n_tokens)
     return f["E"] + f["A"] / n ** f["alpha"] + f["B"] / d ** f["beta"]
 
@@ -81,7 +104,7 @@ def chinchilla_optimal(compute, fit: dict | None = None) -> tuple[float, float]:
     Closed form (Hoffmann et al., 2022, eq. 4): ``N = G (C/6)^(beta/(alpha+beta))`` with
     ``G = (alpha A / (beta B))^(1/(alpha+beta))``, and ``D = C / (6 N)``.
     """
-    f = CHINCHILLA_FIT if fit is None else fit
+    f = CHINCHILLA_FIT if fit is None else _check_fit(fit)
     c = float(_positive("compute", compute))
     a, b = f["alpha"], f["beta"]
     g = (a * f["A"] / (b * f["B"])) ** (1 / (a + b))
@@ -123,8 +146,7 @@ def training_memory_bytes(n_params, precision: str = "mixed", *, devices: int = 
     values have the shape of ``n_params``. Activations, buffers for communication and
     memory fragmentation come on top.
     """
-    if precision not in TRAINING_STATE_BYTES:
-        raise ValueError(f"precision must be one of {sorted(TRAINING_STATE_BYTES)}, got {precision!r}")
+    check_choice("precision", precision, sorted(TRAINING_STATE_BYTES))
     for name, value in (("devices", devices), ("zero_stage", zero_stage)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}")

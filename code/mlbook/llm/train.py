@@ -20,6 +20,11 @@ the whole batch. Run it from the command line (:func:`main`)::
 (``$MLBOOK_CACHE``, default ``~/.cache/mlbook``), keyed by a hash of the model
 configuration, the training settings, the tokenizer's size and the corpus text, so chapters
 7-9 load it in a second; a chapter opened on its own trains it.
+
+Bad input: every public function checks its arguments with :mod:`mlbook.checks` before any
+work starts (``ValueError``, or ``TypeError`` for a value of the wrong kind, naming the
+argument); token streams are checked against the model's vocabulary, and
+:class:`TrainConfig` refuses ``True`` as a count and NaN or infinite rates.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from ..cache import atomic_write, cache_dir, cached
+from ..checks import (ArgumentTypeError, check_bool, check_count, check_instance, check_int,
+                      check_integer_seed, check_number, check_token_ids)
 from ..progress import tqdm
 
 from .data import BPETokenizer, CorpusData, build_corpus, get_batch, shard
@@ -74,20 +81,22 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+            check_count(name, getattr(self, name))
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        if not self.warmup_steps < self.steps:
             raise ValueError(f"warmup_steps must be an integer in [0, steps), got {self.warmup_steps!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
-        if self.weight_decay < 0 or not self.grad_clip > 0:
-            raise ValueError("weight_decay must be >= 0 and grad_clip > 0, got "
-                             f"{self.weight_decay}, {self.grad_clip}")
+        check_number("lr", self.lr, minimum=0.0, exclusive_minimum=True)
+        check_number("min_lr_ratio", self.min_lr_ratio, minimum=0.0, maximum=1.0)
+        for name in ("beta1", "beta2"):
+            check_number(name, getattr(self, name), minimum=0.0, maximum=1.0,
+                         exclusive_maximum=True)
+        check_number("weight_decay", self.weight_decay, minimum=0.0)
+        check_number("eps", self.eps, minimum=0.0, exclusive_minimum=True)
+        check_number("grad_clip", self.grad_clip, minimum=0.0, exclusive_minimum=True)
+        # seed=None: fresh randomness, drawn now so that the config records the seed used
+        object.__setattr__(self, "seed", check_integer_seed("seed", self.seed,
+                                                            fresh_if_none=True))
+        check_bool("gradient_checkpointing", self.gradient_checkpointing)
 
 
 @dataclass
@@ -121,8 +130,8 @@ def cosine_lr(step: int, config: TrainConfig) -> float:
     Linear warm-up from ``lr / warmup_steps`` to ``lr`` over ``warmup_steps`` steps, then a
     half cosine from ``lr`` down to ``min_lr_ratio * lr`` at the last step.
     """
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+    check_int("step", step, minimum=0)
+    check_instance("config", config, TrainConfig)
     peak, floor = config.lr, config.lr * config.min_lr_ratio
     if step < config.warmup_steps:
         return peak * (step + 1) / config.warmup_steps
@@ -133,6 +142,8 @@ def cosine_lr(step: int, config: TrainConfig) -> float:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices and embeddings, none on RMSNorm gains."""
+    check_instance("model", model, torch.nn.Module, what="a torch.nn.Module")
+    check_instance("config", config, TrainConfig)
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay},
@@ -147,9 +158,14 @@ def evaluate(model: Llama, ids: torch.Tensor, seq_len: int, batch_size: int = 32
 
     Deterministic (no sampling of windows), so the validation curve has no batch noise.
     """
+    check_instance("model", model, Llama)
+    check_count("seq_len", seq_len)
+    check_count("batch_size", batch_size)
+    if seq_len > model.config.max_seq_len:
+        raise ValueError(f"seq_len ({seq_len}) is longer than the model's context "
+                         f"({model.config.max_seq_len})")
+    _check_stream("ids", ids, model.config.vocab_size, seq_len)
     n = (ids.numel() - 1) // seq_len
-    if n < 1:
-        raise ValueError(f"the stream has {ids.numel()} tokens, fewer than seq_len + 1 = {seq_len + 1}")
     x = ids[:n * seq_len].view(n, seq_len)
     y = ids[1:n * seq_len + 1].view(n, seq_len)
     was_training = model.training
@@ -160,6 +176,21 @@ def evaluate(model: Llama, ids: torch.Tensor, seq_len: int, batch_size: int = 32
         total += float(causal_lm_loss(logits, y[i:i + batch_size])) * x[i:i + batch_size].shape[0]
     model.train(was_training)
     return total / n
+
+
+def _check_stream(name: str, ids: Any, vocab_size: int, seq_len: int) -> None:
+    """A 1-D stream of token ids in ``[0, vocab_size)`` holding at least ``seq_len + 1``."""
+    check_token_ids(name, ids, vocab_size, ndim=1, layout="(N,)", min_size=0)
+    if ids.numel() < seq_len + 1:
+        raise ValueError(f"{name}: the stream has {ids.numel()} tokens, fewer than "
+                         f"seq_len + 1 = {seq_len + 1}")
+
+
+def _check_path(name: str, path: Any) -> Path:
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{name} must be a file path (a str or pathlib.Path), got "
+                                f"{path!r:.60} of type {type(path).__name__}")
+    return Path(path)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -178,11 +209,15 @@ def train(model: Llama, train_ids: torch.Tensor, val_ids: torch.Tensor | None,
     global batch. ``val_ids`` (may be ``None``) is evaluated every ``eval_every`` steps and
     at the end. The progress bar shows on the first process only.
     """
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_instance("model", model, Llama)
+    check_instance("config", config, TrainConfig)
     if config.seq_len > model.config.max_seq_len:
-        raise ValueError(f"seq_len ({config.seq_len}) is longer than the model's context "
+        raise ValueError(f"config.seq_len ({config.seq_len}) is longer than the model's context "
                          f"({model.config.max_seq_len})")
+    _check_stream("train_ids", train_ids, model.config.vocab_size, config.seq_len)
+    if val_ids is not None:
+        _check_stream("val_ids", val_ids, model.config.vocab_size, config.seq_len)
+    check_bool("progress", progress)
     rank, world = _dist_info()
     if config.batch_size % world:
         raise ValueError(f"batch_size ({config.batch_size}) must be divisible by the number "
@@ -255,7 +290,8 @@ def save_checkpoint(path: str | Path, model: Llama, **extra: Any) -> Path:
 
     The file is written to a temporary name and renamed, so a reader never sees half a file.
     """
-    path = Path(path)
+    path = _check_path("path", path)
+    check_instance("model", model, Llama)
     payload = {"model_config": model.config.to_dict(), "model": model.state_dict(), **extra}
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
@@ -263,8 +299,10 @@ def save_checkpoint(path: str | Path, model: Llama, **extra: Any) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> tuple[Llama, dict[str, Any]]:
-    """The model saved by :func:`save_checkpoint` (in eval mode) and the whole payload."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """The model saved by :func:`save_checkpoint` (in eval mode) and the whole payload.
+
+    A missing file raises ``FileNotFoundError`` (Python's convention)."""
+    payload = torch.load(_check_path("path", path), map_location="cpu", weights_only=True)
     model = Llama(LlamaConfig(**payload["model_config"]))
     model.load_state_dict(payload["model"], strict=True)
     model.eval()
@@ -288,6 +326,13 @@ CACHE_FORMAT = 1   # bump when the cached file's layout changes
 def tiny_llama_key(model_config: LlamaConfig, train_config: TrainConfig, vocab_size: int,
                    fingerprint: str, model_seed: int) -> str:
     """A hash of everything that determines the trained weights."""
+    check_instance("model_config", model_config, LlamaConfig)
+    check_instance("train_config", train_config, TrainConfig)
+    check_count("vocab_size", vocab_size)
+    if not isinstance(fingerprint, str):
+        raise ArgumentTypeError(f"fingerprint must be a str (corpus_fingerprint()), got "
+                                f"{type(fingerprint).__name__}")
+    check_int("model_seed", model_seed, minimum=0)
     settings = {"format": CACHE_FORMAT, "model": model_config.to_dict(),
                 "train": asdict(train_config), "vocab_size": vocab_size,
                 "corpus": fingerprint, "model_seed": model_seed}
@@ -320,6 +365,19 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
     history. Chapters that run at once and all need it train it once (the others wait), and
     a damaged file is trained again (:func:`mlbook.cache.cached`).
     """
+    check_bool("retrain", retrain)
+    check_bool("progress", progress)
+    check_instance("model_config", model_config, LlamaConfig)
+    check_instance("train_config", train_config, TrainConfig)
+    if model_config.vocab_size < 260:
+        raise ValueError(f"model_config.vocab_size must be >= 260 (the tokenizer's 256 bytes, "
+                         f"3 special tokens and a merge), got {model_config.vocab_size}")
+    if train_config.seq_len > model_config.max_seq_len:
+        raise ValueError(f"train_config.seq_len ({train_config.seq_len}) is longer than the "
+                         f"context model_config.max_seq_len ({model_config.max_seq_len})")
+    model_seed = check_integer_seed("model_seed", model_seed, fresh_if_none=True)
+    if cache is not None:
+        _check_path("cache", cache)
     data = build_corpus(model_config.vocab_size)
     key = tiny_llama_key(model_config, train_config, model_config.vocab_size,
                          data.fingerprint, model_seed)

@@ -25,13 +25,18 @@ Training and test images come from disjoint sets of digits.
 Chapter 6's ``LlamaModel.forward`` embeds token ids itself; a VLM must feed it embeddings
 (image vectors followed by word vectors), so :meth:`TinyVLM.decode` runs the same modules
 (``embed_tokens``, ``rotary_emb``, ``layers``, ``norm``, ``lm_head``) in the same order.
+
+Bad input: every public function and class checks its arguments with :mod:`mlbook.checks`
+(``ValueError``, or ``TypeError`` for a value of the wrong kind, naming the argument) before
+any work starts: examples are :class:`VQAExample` lists (a string is never read as a list),
+token ids are checked against the vocabulary, digits and canvases against each other.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 from ..progress import tqdm
 
-from mlbook.llm.llama import Llama, LlamaConfig, count_parameters
+from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_choice,
+                           check_count, check_instance, check_int, check_integer_seed,
+                           check_number, check_seed, check_tensor, check_token_ids)
+from mlbook.llm.llama import Llama, LlamaConfig, _check_features, _dtype_of, count_parameters
 from mlbook.llm.train import TrainConfig, cosine_lr, make_optimizer
 
 from .moe import MoE, MoEConfig, moe_layer_parameter_counts
@@ -66,14 +74,14 @@ class VLMConfig:
     first_k_dense_replace: int = 0   # how many first layers keep the dense SwiGLU
 
     def __post_init__(self) -> None:
-        if not isinstance(self.vision, MoonViTConfig) or not isinstance(self.text, LlamaConfig) \
-                or not isinstance(self.moe, MoEConfig):
-            raise ValueError("vision, text and moe must be a MoonViTConfig, a LlamaConfig and a MoEConfig")
+        check_instance("vision", self.vision, MoonViTConfig)
+        check_instance("text", self.text, LlamaConfig)
+        check_instance("moe", self.moe, MoEConfig)
         if self.moe.hidden_size != self.text.dim:
             raise ValueError(f"moe.hidden_size ({self.moe.hidden_size}) must equal the language "
                              f"model's width text.dim ({self.text.dim})")
-        if not isinstance(self.first_k_dense_replace, int) or \
-                not 0 <= self.first_k_dense_replace <= self.text.n_layers:
+        check_int("first_k_dense_replace", self.first_k_dense_replace)
+        if not 0 <= self.first_k_dense_replace <= self.text.n_layers:
             raise ValueError(f"first_k_dense_replace must be in [0, n_layers = {self.text.n_layers}], "
                              f"got {self.first_k_dense_replace!r}")
 
@@ -90,8 +98,8 @@ class TinyVLM(nn.Module):
 
     def __init__(self, config: VLMConfig, *, seed: int | None = 0):
         super().__init__()
-        if not isinstance(config, VLMConfig):
-            raise ValueError(f"config must be a VLMConfig, got {type(config).__name__}")
+        check_instance("config", config, VLMConfig)
+        seed = check_integer_seed("seed", seed)
         self.config = config
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
@@ -124,6 +132,7 @@ class TinyVLM(nn.Module):
 
     def image_embeddings(self, images: PackedImages) -> list[torch.Tensor]:
         """Encode packed images and project them: one ``(h_i w_i / k^2, D_t)`` tensor per image."""
+        _check_packed(images, self.config.vision)
         k = self.config.vision.merge_kernel_size
         features = self.vision_tower(images.pixel_values, images.grid_hws)    # (L, D_v)
         tokens = pixel_shuffle(features, images.grid_hws, k)                 # (L / k^2, k^2 D_v)
@@ -133,10 +142,15 @@ class TinyVLM(nn.Module):
     def decode(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """Chapter 6's decoder on embeddings ``(B, T, D)`` instead of token ids -> logits ``(B, T, V)``."""
         lm = self.language_model
+        _check_features("inputs_embeds", inputs_embeds, lm.config.dim,
+                        _dtype_of(lm.lm_head))
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[1] < 1:
+            raise ValueError(f"inputs_embeds must have shape (B, T >= 1, D = {lm.config.dim}), "
+                             f"got {tuple(inputs_embeds.shape)}")
         t = inputs_embeds.shape[1]
         if t > lm.config.max_seq_len:
-            raise ValueError(f"sequence of {t} tokens is longer than the context of "
-                             f"{lm.config.max_seq_len} (text.max_seq_len)")
+            raise ValueError(f"inputs_embeds: a sequence of {t} tokens is longer than the "
+                             f"context of {lm.config.max_seq_len} (text.max_seq_len)")
         cos, sin = lm.model.rotary_emb(0, t)
         x = inputs_embeds
         for layer in lm.model.layers:
@@ -144,6 +158,11 @@ class TinyVLM(nn.Module):
         return lm.lm_head(lm.model.norm(x))
 
     def forward(self, batch: "VQABatch") -> torch.Tensor:
+        check_instance("batch", batch, VQABatch, what="a VQABatch (from collate)")
+        check_token_ids("batch.input_ids", batch.input_ids, self.config.text.vocab_size, ndim=2)
+        if batch.input_ids.shape[0] != len(batch.images):
+            raise ValueError(f"batch holds {len(batch.images)} images and "
+                             f"{batch.input_ids.shape[0]} questions")
         images = self.image_embeddings(batch.images)                          # (n_b, D) each
         words = self.language_model.model.embed_tokens(batch.input_ids)      # (B, Tq, D)
         b, tq, d = words.shape
@@ -170,8 +189,7 @@ def vlm_parameter_counts(config: VLMConfig) -> dict[str, int]:
     the SwiGLU of each MoE layer exchanged for the layer's experts and router. ``activated``
     leaves out the ``E - k`` routed experts a token skips in each MoE layer.
     """
-    if not isinstance(config, VLMConfig):
-        raise ValueError(f"config must be a VLMConfig, got {type(config).__name__}")
+    check_instance("config", config, VLMConfig)
     with torch.device("meta"):
         vision = MoonViT(config.vision).num_parameters()
     projector = projector_parameters(config.vision.hidden_size, config.text.dim,
@@ -189,10 +207,44 @@ def vlm_parameter_counts(config: VLMConfig) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------
 # Data: questions about digits at several sizes
 # ----------------------------------------------------------------------------------------
+def _check_packed(images: Any, vision: MoonViTConfig) -> None:
+    """Packed images whose every patch grid the pixel shuffle can cut into ``k x k`` blocks."""
+    check_instance("images", images, PackedImages, what="PackedImages (from pack_images)")
+    k = vision.merge_kernel_size
+    for h, w in images.grid_hws.tolist():
+        if h % k or w % k:
+            raise ValueError(f"images: a patch grid of {h} x {w} cannot be pixel-shuffled in "
+                             f"{k} x {k} blocks; pad the image to a multiple of "
+                             f"{vision.patch_size * k} pixels")
+
+
+def _check_examples(name: str, examples: Any, *, allow_empty: bool = False) -> list:
+    """A list (or tuple) of :class:`VQAExample`; a string or a single example is refused."""
+    if isinstance(examples, (str, bytes, VQAExample)) or not hasattr(examples, "__len__") \
+            or not hasattr(examples, "__getitem__"):
+        raise ArgumentTypeError(f"{name} must be a list of VQAExample, got "
+                                f"{type(examples).__name__}")
+    if not allow_empty and len(examples) == 0:
+        raise ValueError(f"{name} must hold at least one example")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, VQAExample):
+            raise ArgumentTypeError(f"{name}[{i}] must be a VQAExample, got "
+                                    f"{type(ex).__name__}")
+    return examples
+
+
 class WordVocab:
     """A word-level vocabulary: id 0 is ``<pad>``; words are split on spaces."""
 
     def __init__(self, words: Sequence[str]):
+        if isinstance(words, (str, bytes)) or not hasattr(words, "__iter__"):
+            raise ArgumentTypeError(f"words must be a list of strings (a single string would be "
+                                    f"read letter by letter), got {words!r:.60}")
+        words = list(words)
+        bad = [w for w in words if not isinstance(w, str)]
+        if bad:
+            raise ArgumentTypeError(f"words must be strings, got {bad[0]!r:.30} of type "
+                                    f"{type(bad[0]).__name__}")
         self.itos = ["<pad>"] + [w for w in dict.fromkeys(words) if w != "<pad>"]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
@@ -200,12 +252,18 @@ class WordVocab:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise ArgumentTypeError(f"text must be a str, got {type(text).__name__}")
         unknown = [w for w in text.split() if w not in self.stoi]
         if unknown:
-            raise ValueError(f"words not in the vocabulary: {unknown}")
+            raise ValueError(f"text has words not in the vocabulary: {unknown}")
         return [self.stoi[w] for w in text.split()]
 
     def decode(self, ids: Sequence[int]) -> str:
+        if isinstance(ids, torch.Tensor):
+            ids = ids.detach().cpu().numpy()
+        check_array("ids", ids, integer=True, ndim=1, min_size=0, minimum=0,
+                    maximum=len(self.itos) - 1)
         return " ".join(self.itos[int(i)] for i in ids if int(i) != 0)
 
 
@@ -259,8 +317,9 @@ def digit_pools(test_fraction: float = 0.3, seed: int = 0):
     """
     from sklearn.datasets import load_digits
 
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_number("test_fraction", test_fraction, minimum=0.0, maximum=1.0,
+                 exclusive_minimum=True, exclusive_maximum=True)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
     digits = load_digits()
     images = torch.tensor(digits.images / 16.0, dtype=torch.float32)
     labels = torch.tensor(digits.target)
@@ -275,10 +334,24 @@ def render_example(digits: Sequence[torch.Tensor], layout: str, scale: int,
     """Place one or two ``8 x 8`` digits, scaled by ``scale``, on a black ``canvas`` (H, W).
 
     ``layout``: ``"single"``, ``"row"`` (side by side) or ``"column"`` (stacked); ``offset``:
-    the top-left pixel of the first digit. Returns ``(1, H, W)``.
+    the top-left pixel of the first digit. Returns ``(1, H, W)``. ``"single"`` takes one
+    digit, ``"row"`` and ``"column"`` two.
     """
-    if layout not in QUESTIONS:
-        raise ValueError(f"layout must be one of {list(QUESTIONS)}, got {layout!r}")
+    check_choice("layout", layout, list(QUESTIONS))
+    if isinstance(digits, (str, bytes, torch.Tensor)) or not hasattr(digits, "__len__"):
+        raise ArgumentTypeError(f"digits must be a list of (8, 8) tensors, got "
+                                f"{type(digits).__name__}")
+    count = 1 if layout == "single" else 2
+    if len(digits) != count:
+        raise ValueError(f"digits: layout {layout!r} takes {count} digit(s), got {len(digits)}")
+    for i, digit in enumerate(digits):
+        check_tensor(f"digits[{i}]", digit, shape=(8, 8), dtype=None, layout="(8, 8)")
+    check_count("scale", scale)
+    for name, pair, low in (("canvas", canvas, 1), ("offset", offset, 0)):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise ArgumentTypeError(f"{name} must be a pair of integers, got {pair!r:.40}")
+        for i, v in enumerate(pair):
+            check_int(f"{name}[{i}]", v, minimum=low)
     side = 8 * scale
     image = torch.zeros(1, *canvas)
     r, c = offset
@@ -286,7 +359,7 @@ def render_example(digits: Sequence[torch.Tensor], layout: str, scale: int,
         big = digit.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
         dr, dc = {"single": (0, 0), "row": (0, i * side), "column": (i * side, 0)}[layout]
         if r + dr + side > canvas[0] or c + dc + side > canvas[1]:
-            raise ValueError(f"digits at {offset} do not fit on a canvas of {canvas}")
+            raise ValueError(f"digits at offset {offset} do not fit on a canvas of {canvas}")
         image[0, r + dr:r + dr + side, c + dc:c + dc + side] = big
     return image
 
@@ -300,14 +373,27 @@ def make_digit_vqa(images: torch.Tensor, labels: torch.Tensor, n: int, *, seed: 
     2), then a canvas whose sides are the digits' extent plus a margin of 0 to
     ``max_margin`` pixels, rounded up to multiples of ``grid`` (patch size times the
     pixel-shuffle factor), so images come in many sizes and aspect ratios; the digits sit at
-    a random offset on that grid. ``layouts`` limits the layouts drawn.
+    a random offset on that grid. ``layouts`` limits the layouts drawn. ``images``:
+    ``(n, 8, 8)`` grey levels in ``[0, 1]``; ``labels``: ``(n,)`` digits ``0 .. 9``.
     """
-    if n < 1:
-        raise ValueError(f"n must be positive, got {n}")
+    check_tensor("images", images, ndim=3, minimum=0.0, maximum=1.0, layout="(n, 8, 8)")
+    if tuple(images.shape[1:]) != (8, 8):
+        raise ValueError(f"images must have shape (n, 8, 8), got {tuple(images.shape)}")
+    check_tensor("labels", labels, ndim=1, dtype="int", minimum=0, maximum=9, layout="(n,)")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"labels must hold one digit per image ({images.shape[0]}), got "
+                         f"{labels.shape[0]}")
+    check_count("n", n)
+    check_count("grid", grid)
+    check_int("max_margin", max_margin, minimum=0)
+    if isinstance(layouts, (str, bytes)) or not hasattr(layouts, "__iter__"):
+        raise ArgumentTypeError(f"layouts must be a list of layout names (a subset of "
+                                f"{list(QUESTIONS)}), got {layouts!r:.40}")
     layouts = list(layouts)
-    if not layouts or any(layout not in QUESTIONS for layout in layouts):
+    if not layouts or any(not isinstance(layout, str) or layout not in QUESTIONS
+                          for layout in layouts):
         raise ValueError(f"layouts must be a non-empty subset of {list(QUESTIONS)}, got {layouts}")
-    rng = np.random.default_rng(seed)
+    rng = check_seed("seed", seed)
     examples = []
     for _ in range(n):
         layout = layouts[rng.integers(len(layouts))]
@@ -340,8 +426,21 @@ class VQABatch:
 
 def collate(examples: Sequence[VQAExample], vocab: WordVocab, patch_size: int,
             merge_kernel_size: int = 2) -> VQABatch:
-    """Pack the images and tokenise ``question + answer`` for teacher forcing."""
+    """Pack the images and tokenise ``question + answer`` for teacher forcing.
+
+    Every image's patch grid must split into ``merge_kernel_size`` blocks (the answer
+    positions count the tokens the pixel shuffle leaves)."""
+    _check_examples("examples", examples)
+    check_instance("vocab", vocab, WordVocab)
+    check_count("patch_size", patch_size)
+    check_count("merge_kernel_size", merge_kernel_size)
     images = pack_images([ex.image for ex in examples], patch_size)
+    for h, w in images.grid_hws.tolist():
+        if h % merge_kernel_size or w % merge_kernel_size:
+            raise ValueError(f"merge_kernel_size: a patch grid of {h} x {w} cannot be cut into "
+                             f"{merge_kernel_size} x {merge_kernel_size} blocks (images must "
+                             f"be multiples of patch_size * merge_kernel_size = "
+                             f"{patch_size * merge_kernel_size} pixels)")
     k2 = merge_kernel_size ** 2
     texts = [vocab.encode(ex.question + " " + ex.answer) for ex in examples]
     width = max(len(t) for t in texts)
@@ -365,6 +464,20 @@ def predict_answers(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordV
     ``candidates`` restricts the choice (default: the ten digits), as a multiple-choice
     evaluation does, so an untrained model is at chance rather than below it.
     """
+    check_instance("model", model, TinyVLM)
+    _check_examples("examples", examples, allow_empty=True)
+    check_instance("vocab", vocab, WordVocab)
+    check_count("batch_size", batch_size)
+    if candidates is not None:
+        if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
+            raise ArgumentTypeError(f"candidates must be a list of answer words (a string would "
+                                    f"be read letter by letter), got {candidates!r:.40}")
+        candidates = list(candidates)
+        if not candidates:
+            raise ValueError("candidates must hold at least one answer word")
+        unknown = [c for c in candidates if c not in vocab.stoi]
+        if unknown:
+            raise ValueError(f"candidates must be words of the vocabulary, got {unknown}")
     candidates = [str(d) for d in range(10)] if candidates is None else list(candidates)
     cand_ids = torch.tensor([vocab.stoi[c] for c in candidates])
     was_training = model.training
@@ -382,7 +495,8 @@ def predict_answers(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordV
 
 
 def evaluate_vlm(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordVocab) -> float:
-    """Accuracy of :func:`predict_answers` on ``examples``."""
+    """Accuracy of :func:`predict_answers` on ``examples`` (at least one)."""
+    _check_examples("examples", examples)
     predictions = predict_answers(model, examples, vocab)
     return float(np.mean([p == ex.answer for p, ex in zip(predictions, examples)]))
 
@@ -406,11 +520,14 @@ def pretrain_vision(model: TinyVLM, examples: Sequence[VQAExample], config: Trai
     in. Uses the first answer of each example as its label; returns the history and leaves
     the head behind.
     """
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_instance("model", model, TinyVLM)
+    _check_examples("examples", examples)
+    check_instance("config", config, TrainConfig)
+    check_bool("progress", progress)
     singles = [ex for ex in examples if ex.layout == "single"]
     if len(singles) < config.batch_size:
-        raise ValueError(f"need at least batch_size = {config.batch_size} one-digit examples")
+        raise ValueError(f"examples: need at least batch_size = {config.batch_size} one-digit "
+                         f"examples, got {len(singles)}")
     vit = model.vision_tower
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -471,10 +588,16 @@ def train_vlm(model: TinyVLM, train_examples: Sequence[VQAExample], vocab: WordV
     updated when ``balancing="bias"`` (11.11). ``val_examples`` are scored every
     ``config.eval_every`` steps and at the end.
     """
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_instance("model", model, TinyVLM)
+    _check_examples("train_examples", train_examples)
+    check_instance("vocab", vocab, WordVocab)
+    check_instance("config", config, TrainConfig)
+    if val_examples is not None:
+        _check_examples("val_examples", val_examples)
+    check_bool("progress", progress)
     if len(train_examples) < config.batch_size:
-        raise ValueError(f"need at least batch_size = {config.batch_size} training examples")
+        raise ValueError(f"train_examples: need at least batch_size = {config.batch_size} "
+                         f"training examples, got {len(train_examples)}")
     patch, k = model.config.vision.patch_size, model.config.vision.merge_kernel_size
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(model, config)

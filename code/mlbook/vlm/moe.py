@@ -30,6 +30,12 @@ DeepSeek's multi-head latent attention (chapter 9), for :data:`MOONLIGHT`.
 
 Shapes: ``N`` tokens, ``D`` width ``hidden_size``, ``E`` routed experts, ``k`` experts per
 token, ``S`` shared experts, ``F`` expert width ``moe_intermediate_size``.
+
+Bad input: arguments are checked with :mod:`mlbook.checks` (``ValueError``, or ``TypeError``
+for a value of the wrong kind, naming the argument); the configurations refuse ``True`` as a
+count and NaN or infinite rates. The layers' forward passes check shapes and dtypes (NaN
+activations propagate, as everywhere in PyTorch); :func:`train_balancing_demo` checks its
+data for NaN.
 """
 
 from __future__ import annotations
@@ -43,7 +49,10 @@ import torch.nn.functional as F
 from torch import nn
 from ..progress import tqdm
 
-from mlbook.llm.llama import LlamaMLP
+from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_choice,
+                           check_count, check_instance, check_int, check_integer_seed,
+                           check_number, check_tensor)
+from mlbook.llm.llama import LlamaMLP, _check_features, _dtype_of
 
 __all__ = [
     "MoEConfig", "SwiGLUExpert", "RouterOutput", "TopKRouter", "MoE",
@@ -57,9 +66,18 @@ SCORING = ("softmax", "sigmoid")
 BALANCING = ("none", "aux_loss", "bias")
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (:func:`mlbook.checks.check_int`: ``bool`` refused)."""
+    return check_int(name, value, minimum=minimum)
+
+
+def _check_top_k(k: Any, n_experts: int, name: str = "num_experts_per_tok") -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ArgumentTypeError(f"{name} must be an integer in [1, n_routed_experts = "
+                                f"{n_experts}], got {k!r} of type {type(k).__name__}")
+    if not 1 <= k <= n_experts:
+        raise ValueError(f"{name} must be an integer in [1, n_routed_experts = {n_experts}], "
+                         f"got {k!r}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -90,25 +108,20 @@ class MoEConfig:
     def __post_init__(self) -> None:
         _positive_int("hidden_size", self.hidden_size)
         _positive_int("moe_intermediate_size", self.moe_intermediate_size)
-        if (not isinstance(self.n_routed_experts, int) or isinstance(self.n_routed_experts, bool)
-                or self.n_routed_experts < 1):
-            raise ValueError(f"n_routed_experts must be a positive integer (an MoE layer needs "
-                             f"at least one expert to route to), got {self.n_routed_experts!r}")
-        if (not isinstance(self.num_experts_per_tok, int) or isinstance(self.num_experts_per_tok, bool)
-                or not 1 <= self.num_experts_per_tok <= self.n_routed_experts):
-            raise ValueError(f"num_experts_per_tok (top-k) must be an integer in "
-                             f"[1, n_routed_experts = {self.n_routed_experts}], "
-                             f"got {self.num_experts_per_tok!r}")
+        try:
+            check_count("n_routed_experts", self.n_routed_experts)
+        except ValueError as error:
+            raise type(error)(f"{error} (an MoE layer needs at least one expert to route "
+                              f"to)") from None
+        _check_top_k(self.num_experts_per_tok, self.n_routed_experts, "num_experts_per_tok (top-k)")
         _positive_int("n_shared_experts", self.n_shared_experts, minimum=0)
-        if self.scoring_func not in SCORING:
-            raise ValueError(f"scoring_func must be one of {SCORING}, got {self.scoring_func!r}")
-        if self.balancing not in BALANCING:
-            raise ValueError(f"balancing must be one of {BALANCING}, got {self.balancing!r}")
-        if not self.aux_loss_alpha >= 0 or not self.bias_update_speed >= 0:
-            raise ValueError("aux_loss_alpha and bias_update_speed must be >= 0, got "
-                             f"{self.aux_loss_alpha!r}, {self.bias_update_speed!r}")
-        if not self.routed_scaling_factor > 0:
-            raise ValueError(f"routed_scaling_factor must be positive, got {self.routed_scaling_factor!r}")
+        check_choice("scoring_func", self.scoring_func, SCORING)
+        check_choice("balancing", self.balancing, BALANCING)
+        check_number("aux_loss_alpha", self.aux_loss_alpha, minimum=0.0)
+        check_number("bias_update_speed", self.bias_update_speed, minimum=0.0)
+        check_bool("norm_topk_prob", self.norm_topk_prob)
+        check_number("routed_scaling_factor", self.routed_scaling_factor, minimum=0.0,
+                     exclusive_minimum=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,12 +167,18 @@ class TopKRouter(nn.Module):
 
     def __init__(self, config: MoEConfig):
         super().__init__()
+        check_instance("config", config, MoEConfig)
         self.config = config
         self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
         nn.init.normal_(self.weight, std=0.02)
         self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts))
 
     def forward(self, x: torch.Tensor) -> RouterOutput:
+        """``x`` ``(N, D)`` tokens -> the router's scores and choices."""
+        _check_features("x", x, self.config.hidden_size)
+        if x.dim() != 2:
+            raise ValueError(f"x must have shape (N, D) = (N, {self.config.hidden_size}), got "
+                             f"{tuple(x.shape)}")
         c = self.config
         logits = F.linear(x.float(), self.weight.float())                # (N, E)
         scores = logits.softmax(-1) if c.scoring_func == "softmax" else logits.sigmoid()
@@ -187,8 +206,7 @@ class MoE(nn.Module):
 
     def __init__(self, config: MoEConfig):
         super().__init__()
-        if not isinstance(config, MoEConfig):
-            raise ValueError(f"config must be a MoEConfig, got {type(config).__name__}")
+        check_instance("config", config, MoEConfig)
         self.config = config
         d, f = config.hidden_size, config.moe_intermediate_size
         self.gate = TopKRouter(config)
@@ -201,8 +219,7 @@ class MoE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        if x.shape[-1] != c.hidden_size:
-            raise ValueError(f"expected tokens of width {c.hidden_size}, got {x.shape[-1]}")
+        _check_features("x", x, c.hidden_size, _dtype_of(self.experts[0].gate_proj))
         shape = x.shape
         flat = x.reshape(-1, c.hidden_size)                               # (N, D)
         routing = self.gate(flat)
@@ -237,6 +254,11 @@ class MoE(nn.Module):
         everything goes to one expert. Gradients flow through ``P_i`` (``f_i`` is a count).
         """
         c = self.config
+        check_instance("routing", routing, RouterOutput, what="a RouterOutput (the router's "
+                                                               "last_routing)")
+        if routing.scores.dim() != 2 or routing.scores.shape[1] != c.n_routed_experts:
+            raise ValueError(f"routing must score the layer's {c.n_routed_experts} experts, got "
+                             f"scores of shape {tuple(routing.scores.shape)}")
         n = routing.scores.shape[0]
         counts = torch.bincount(routing.topk_indices.flatten(), minlength=c.n_routed_experts)
         f = counts.float() / (n * c.num_experts_per_tok)
@@ -251,6 +273,9 @@ class MoE(nn.Module):
         ``load``: ``(E,)`` tokens per expert over the last step (default: the last forward).
         Overloaded experts become less likely to be chosen, underloaded ones more.
         """
+        if load is not None:
+            check_tensor("load", load, dtype=None, shape=(self.config.n_routed_experts,),
+                         layout=f"(E,) = ({self.config.n_routed_experts},)", minimum=0)
         load = self.last_load if load is None else load
         error = load.float().mean() - load.float()
         self.gate.e_score_correction_bias += self.config.bias_update_speed * error.sign()
@@ -265,8 +290,7 @@ def moe_layer_parameter_counts(config: MoEConfig) -> dict[str, int]:
     ``expert = 3 D F``; ``total = E expert + S expert + E D``;
     ``activated = k expert + S expert + E D`` (the router scores every expert for every token).
     """
-    if not isinstance(config, MoEConfig):
-        raise ValueError(f"config must be a MoEConfig, got {type(config).__name__}")
+    check_instance("config", config, MoEConfig)
     expert = 3 * config.hidden_size * config.moe_intermediate_size
     router = config.n_routed_experts * config.hidden_size
     shared = config.n_shared_experts * expert
@@ -307,11 +331,13 @@ class MoELanguageModelSizes:
             _positive_int(name, getattr(self, name))
         _positive_int("first_k_dense_replace", self.first_k_dense_replace, minimum=0)
         _positive_int("n_shared_experts", self.n_shared_experts, minimum=0)
-        if not isinstance(self.num_experts_per_tok, int) or not 1 <= self.num_experts_per_tok <= self.n_routed_experts:
-            raise ValueError(f"num_experts_per_tok must be in [1, n_routed_experts = "
-                             f"{self.n_routed_experts}], got {self.num_experts_per_tok!r}")
+        _check_top_k(self.num_experts_per_tok, self.n_routed_experts)
         if self.first_k_dense_replace > self.num_hidden_layers:
-            raise ValueError("first_k_dense_replace cannot exceed num_hidden_layers")
+            raise ValueError(f"first_k_dense_replace ({self.first_k_dense_replace}) cannot "
+                             f"exceed num_hidden_layers ({self.num_hidden_layers})")
+        if self.q_lora_rank is not None:
+            _positive_int("q_lora_rank", self.q_lora_rank)
+        check_bool("tie_word_embeddings", self.tie_word_embeddings)
 
     def to_hf_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``transformers.DeepseekV3Config`` for the same shapes."""
@@ -357,6 +383,7 @@ def moe_lm_parameter_counts(sizes: MoELanguageModelSizes) -> dict[str, int]:
     it skips in each MoE layer, embedding table included; ``activated_non_embedding`` leaves
     out both the input embedding and the output head.
     """
+    check_instance("sizes", sizes, MoELanguageModelSizes)
     s = sizes
     d, h = s.hidden_size, s.num_attention_heads
     qk = s.qk_nope_head_dim + s.qk_rope_head_dim
@@ -396,6 +423,7 @@ def to_transformers_state_dict(moe: MoE) -> dict[str, torch.Tensor]:
     up rows) and ``experts.down_proj`` ``(E, D, F)``; the router and the shared experts keep
     their names.
     """
+    check_instance("moe", moe, MoE)
     state = {"gate.weight": moe.gate.weight.detach().clone(),
              "gate.e_score_correction_bias": moe.gate.e_score_correction_bias.detach().clone(),
              "experts.gate_up_proj": torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight])
@@ -411,8 +439,15 @@ def to_transformers_state_dict(moe: MoE) -> dict[str, torch.Tensor]:
 # A small experiment: expert load with and without balancing
 # ----------------------------------------------------------------------------------------
 def max_violation(load: torch.Tensor | np.ndarray) -> float:
-    """``max_i load_i / mean load - 1``: 0 for a perfectly even load (Wang et al., 2024's MaxVio)."""
-    load = np.asarray(load, dtype=float)
+    """``max_i load_i / mean load - 1``: 0 for a perfectly even load (Wang et al., 2024's MaxVio).
+
+    ``load``: ``(E,)`` tokens per expert (a tensor or an array), non-negative, not all zero."""
+    if isinstance(load, torch.Tensor):
+        load = load.detach().cpu().numpy()
+    load = check_array("load", load, ndim=1, minimum=0.0)
+    if not load.sum() > 0:
+        raise ValueError("load must send at least one token to some expert (all zero: the "
+                         "violation is undefined)")
     return float(load.max() / load.mean() - 1.0)
 
 
@@ -421,12 +456,17 @@ class MoEClassifier(nn.Module):
 
     def __init__(self, n_inputs: int, n_classes: int, config: MoEConfig):
         super().__init__()
+        check_count("n_inputs", n_inputs)
+        check_count("n_classes", n_classes)
+        check_instance("config", config, MoEConfig)
         self.embed = nn.Linear(n_inputs, config.hidden_size)
         self.norm = nn.RMSNorm(config.hidden_size)
         self.moe = MoE(config)
         self.head = nn.Linear(config.hidden_size, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(N, n_inputs)`` -> class logits ``(N, n_classes)``."""
+        _check_features("x", x, self.embed.in_features, _dtype_of(self.embed))
         h = self.embed(x)
         h = h + self.moe(self.norm(h))
         return self.head(h)
@@ -451,10 +491,31 @@ def train_balancing_demo(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
 
     Each input row is one "token". ``load`` sums the routing counts of the ``last`` steps.
     With ``balancing="bias"`` the bias is updated after every step (11.11); with
-    ``"aux_loss"`` the auxiliary loss (11.10) is added to the cross-entropy.
+    ``"aux_loss"`` the auxiliary loss (11.10) is added to the cross-entropy. ``last`` is at
+    most ``steps``.
     """
+    check_tensor("x_train", x_train, ndim=2, layout="(N, n_inputs)")
+    check_tensor("y_train", y_train, ndim=1, dtype="int", minimum=0, layout="(N,)")
+    if y_train.shape[0] != x_train.shape[0]:
+        raise ValueError(f"y_train must hold one label per row of x_train "
+                         f"({x_train.shape[0]}), got {y_train.shape[0]}")
+    check_tensor("x_test", x_test, ndim=2, layout=f"(M, n_inputs = {x_train.shape[1]})")
+    if x_test.shape[1] != x_train.shape[1] or x_test.dtype != x_train.dtype:
+        raise ValueError(f"x_test must have x_train's width {x_train.shape[1]} and dtype "
+                         f"{x_train.dtype}, got {tuple(x_test.shape)}, {x_test.dtype}")
+    check_tensor("y_test", y_test, ndim=1, dtype="int", minimum=0, layout="(M,)")
+    if y_test.shape[0] != x_test.shape[0]:
+        raise ValueError(f"y_test must hold one label per row of x_test ({x_test.shape[0]}), "
+                         f"got {y_test.shape[0]}")
+    check_instance("config", config, MoEConfig)
     _positive_int("steps", steps)
+    _positive_int("batch_size", batch_size)
+    check_number("lr", lr, minimum=0.0, exclusive_minimum=True)
     _positive_int("last", last)
+    if last > steps:
+        raise ValueError(f"last ({last}) must be at most steps ({steps})")
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    check_bool("progress", progress)
     torch.manual_seed(seed)
     model = MoEClassifier(x_train.shape[1], int(y_train.max()) + 1, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -491,8 +552,7 @@ def steps_to_balance(run: BalanceRun, threshold: float = 0.5, window: int = 10) 
     ``None`` if the load never gets that even.
     """
     _positive_int("window", window)
-    if not threshold > 0:
-        raise ValueError(f"threshold must be positive, got {threshold!r}")
+    check_number("threshold", threshold, minimum=0.0, exclusive_minimum=True)
     vio = step_violations(run)
     if len(vio) < window:
         raise ValueError(f"the run has {len(vio)} steps, fewer than window = {window}")

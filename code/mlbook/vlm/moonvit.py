@@ -32,7 +32,14 @@ query and key parts of ``wqkv`` permuted, as chapter 6's ``permute_meta_to_hf`` 
 
 Bad input: an image smaller than one patch, or a side that is not a multiple of the patch
 size, is *refused* with ``ValueError`` (never silently cropped or resized); call
-:func:`pad_to_multiple` first to pad such an image with zeros on the bottom and right.
+:func:`pad_to_multiple` first to pad such an image with zeros on the bottom and right. Every
+public function and class checks its arguments with :mod:`mlbook.checks` (``ValueError``, or
+``TypeError`` for a value of the wrong kind, naming the argument): patch grids are pairs of
+positive integers, tensors have the shapes written below. The modules' forward passes and
+the tensor helpers inside them (:func:`varlen_attention`, :func:`rotate_pairs`,
+:func:`apply_rope_2d`) check shapes and dtypes only: as everywhere in PyTorch, NaN and
+infinite activations propagate; the images given to :func:`pack_images` and
+:meth:`MoonViT.encode` are checked for them.
 
 Shapes: ``C`` channels, ``H x W`` pixels, ``p`` patch size, ``h x w = (H/p) x (W/p)`` the
 patch grid of one image, ``L`` the packed length (sum of ``h*w`` over the images), ``D`` the
@@ -48,7 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.llm.llama import rope_inverse_frequencies
+from mlbook.checks import (ArgumentTypeError, check_array, check_count, check_instance,
+                           check_integer_seed, check_number, check_tensor)
+from mlbook.llm.llama import _check_features, _dtype_of, rope_inverse_frequencies
 
 __all__ = [
     "MoonViTConfig", "KIMI_VL_MOONVIT", "patch_grid", "pad_to_multiple", "patchify",
@@ -60,9 +69,37 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _positive_int(name: str, value: Any) -> int:
+    """A count >= 1 (:func:`mlbook.checks.check_count`: ``bool`` and ``3.0`` refused)."""
+    return check_count(name, value)
+
+
+def _check_grids(grid_hws: Any, name: str = "grid_hws") -> list[tuple[int, int]]:
+    """Patch grids ``(N, 2)`` (a long tensor or nested lists) of positive integers, as pairs."""
+    if isinstance(grid_hws, torch.Tensor):
+        grid_hws = grid_hws.detach().cpu().numpy()
+    grids = check_array(name, grid_hws, shape=(None, 2), integer=True, minimum=1)
+    return [(int(h), int(w)) for h, w in grids]
+
+
+def _check_image(name: str, image: Any, channels: int | None = None) -> torch.Tensor:
+    """An image ``(C, H, W)`` (any real dtype; float pixels finite)."""
+    check_tensor(name, image, ndim=3, dtype=None, layout="(channels, height, width)")
+    if channels is not None and image.shape[0] != channels:
+        raise ValueError(f"{name} must have {channels} channel(s), got shape "
+                         f"{tuple(image.shape)}")
+    return image
+
+
+def _check_images(images: Any, channels: int | None = None) -> list[torch.Tensor]:
+    if isinstance(images, (str, bytes, torch.Tensor)) or not hasattr(images, "__len__"):
+        raise ArgumentTypeError(f"images must be a list of (C, H, W) tensors, got "
+                                f"{type(images).__name__}")
+    if len(images) == 0:
+        raise ValueError("images: pack_images needs at least one image")
+    for i, image in enumerate(images):
+        _check_image(f"images[{i}]", image, channels)
+    return list(images)
 
 
 # ----------------------------------------------------------------------------------------
@@ -94,16 +131,14 @@ class MoonViTConfig:
                      "intermediate_size", "init_pos_emb_height", "init_pos_emb_width",
                      "num_channels", "merge_kernel_size"):
             _positive_int(name, getattr(self, name))
+        check_number("rope_theta", self.rope_theta, minimum=1.0, exclusive_minimum=True)
+        check_number("layer_norm_eps", self.layer_norm_eps, minimum=0.0, exclusive_minimum=True)
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by "
                              f"num_attention_heads ({self.num_attention_heads})")
         if self.head_dim % 4:
             raise ValueError(f"head width hidden_size / num_attention_heads = {self.head_dim} "
                              "must be a multiple of 4: 2D RoPE rotates pairs along two axes")
-        if not self.rope_theta > 1:
-            raise ValueError(f"rope_theta must be greater than 1, got {self.rope_theta!r}")
-        if not self.layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
 
     @property
     def head_dim(self) -> int:
@@ -130,15 +165,16 @@ def patch_grid(height: int, width: int, patch_size: int) -> tuple[int, int]:
     """
     _positive_int("patch_size", patch_size)
     for name, side in (("height", height), ("width", width)):
-        if not isinstance(side, int) or isinstance(side, bool) or side < 1:
-            raise ValueError(f"image {name} must be a positive integer, got {side!r}")
+        _positive_int(name, side)
     if height < patch_size or width < patch_size:
-        raise ValueError(f"image of {height} x {width} pixels is smaller than one patch of "
-                         f"{patch_size} x {patch_size}: both sides must be at least {patch_size}")
+        raise ValueError(f"image of {height} x {width} pixels (height x width) is smaller "
+                         f"than one patch of {patch_size} x {patch_size}: both sides must be "
+                         f"at least patch_size = {patch_size}")
     if height % patch_size or width % patch_size:
-        raise ValueError(f"image of {height} x {width} pixels: both sides must be multiples of "
-                         f"the patch size {patch_size}. Images are refused, not cropped: pad "
-                         "them first with pad_to_multiple(image, multiple)")
+        raise ValueError(f"image of {height} x {width} pixels (height x width): both sides "
+                         f"must be multiples of the patch size {patch_size} (patch_size). "
+                         "Images are refused, not cropped: pad them first with "
+                         "pad_to_multiple(image, multiple)")
     return height // patch_size, width // patch_size
 
 
@@ -149,8 +185,8 @@ def pad_to_multiple(image: torch.Tensor, multiple: int, value: float = 0.0) -> t
     also be pixel-shuffled. Returns ``(C, H', W')`` with ``H' = ceil(H / multiple) * multiple``.
     """
     _positive_int("multiple", multiple)
-    if image.dim() != 3:
-        raise ValueError(f"image must have shape (channels, height, width), got {tuple(image.shape)}")
+    _check_image("image", image)
+    check_number("value", value)
     _, height, width = image.shape
     pad_h = -height % multiple
     pad_w = -width % multiple
@@ -163,8 +199,7 @@ def patchify(image: torch.Tensor, patch_size: int) -> torch.Tensor:
     Patch ``r * w + c`` covers rows ``r p .. r p + p - 1`` and columns ``c p .. c p + p - 1``.
     Raises ``ValueError`` as :func:`patch_grid` does.
     """
-    if image.dim() != 3:
-        raise ValueError(f"image must have shape (channels, height, width), got {tuple(image.shape)}")
+    _check_image("image", image)
     c, height, width = image.shape
     h, w = patch_grid(int(height), int(width), patch_size)
     p = patch_size
@@ -174,7 +209,13 @@ def patchify(image: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 def unpatchify(patches: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """The inverse of :func:`patchify`: ``(h*w, C, p, p)`` and ``grid = (h, w)`` to ``(C, H, W)``."""
-    h, w = grid
+    check_tensor("patches", patches, ndim=4, dtype=None, layout="(h*w, C, p, p)")
+    if patches.shape[2] != patches.shape[3]:
+        raise ValueError(f"patches must be square, (h*w, C, p, p), got {tuple(patches.shape)}")
+    if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__") or len(grid) != 2:
+        raise ArgumentTypeError(f"grid must be a pair (h, w) of positive integers, got "
+                                f"{grid!r:.40}")
+    h, w = (_positive_int(f"grid[{i}]", side) for i, side in enumerate(grid))
     n, c, p, _ = patches.shape
     if n != h * w:
         raise ValueError(f"{n} patches do not fill a grid of {h} x {w}")
@@ -207,21 +248,24 @@ def pack_images(images: Sequence[torch.Tensor], patch_size: int) -> PackedImages
     Images may differ in size and aspect ratio but not in channels. Raises ``ValueError``
     for an empty list and for any image :func:`patch_grid` refuses.
     """
-    if len(images) == 0:
-        raise ValueError("pack_images needs at least one image")
+    _positive_int("patch_size", patch_size)
+    images = _check_images(images)
     channels = {int(im.shape[0]) for im in images}
     if len(channels) != 1:
         raise ValueError(f"all images must have the same number of channels, got {sorted(channels)}")
     patches, grids = [], []
-    for image in images:
-        patches.append(patchify(image, patch_size))
-        grids.append(patch_grid(int(image.shape[1]), int(image.shape[2]), patch_size))
+    for i, image in enumerate(images):
+        try:
+            patches.append(patchify(image, patch_size))
+            grids.append(patch_grid(int(image.shape[1]), int(image.shape[2]), patch_size))
+        except ValueError as error:      # which image: "images[3]: image of 30 x 28 pixels..."
+            raise type(error)(f"images[{i}]: {error}") from None
     return PackedImages(torch.cat(patches), torch.tensor(grids, dtype=torch.long))
 
 
 def sequence_lengths(grid_hws: torch.Tensor | Sequence[Sequence[int]]) -> list[int]:
     """Patches of each image, ``h * w``, as a list of ints."""
-    return [int(h) * int(w) for h, w in torch.as_tensor(grid_hws).tolist()]
+    return [h * w for h, w in _check_grids(grid_hws)]
 
 
 def cu_seqlens(grid_hws: torch.Tensor | Sequence[Sequence[int]]) -> torch.Tensor:
@@ -272,7 +316,25 @@ class VarlenGroups:
 
 def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      groups: VarlenGroups) -> torch.Tensor:
-    """Attention of packed ``q, k, v`` ``(nh, L, hd)`` within each image only, without a mask (11.3)."""
+    """Attention of packed ``q, k, v`` ``(nh, L, hd)`` within each image only, without a mask (11.3).
+
+    ``groups``: the :class:`VarlenGroups` of the pack (``L`` patches in all)."""
+    check_instance("groups", groups, VarlenGroups)
+    length = int(groups.inverse.shape[0])
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, ndim=3, finite=False, layout="(nh, L, hd)")
+    if q.shape[1] != length:
+        raise ValueError(f"q must hold the L = {length} packed patches of groups, got shape "
+                         f"{tuple(q.shape)}")
+    for name, t in (("k", k), ("v", v)):
+        if t.shape != q.shape:
+            raise ValueError(f"{name} must have the shape of q {tuple(q.shape)}, got "
+                             f"{tuple(t.shape)}")
+    return _varlen_attention(q, k, v, groups)
+
+
+def _varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      groups: VarlenGroups) -> torch.Tensor:
     nh, _, hd = q.shape
     outs = []
     for n, rows in groups.groups:
@@ -296,9 +358,9 @@ def token_counts(height: int, width: int, patch_size: int = 14,
     h, w = patch_grid(height, width, patch_size)
     k = merge_kernel_size
     if h % k or w % k:
-        raise ValueError(f"patch grid {h} x {w} cannot be pixel-shuffled in {k} x {k} blocks: "
-                         f"both sides must be multiples of {k}; pad the image to a multiple "
-                         f"of {patch_size * k} pixels")
+        raise ValueError(f"patch grid {h} x {w} cannot be pixel-shuffled in {k} x {k} blocks "
+                         f"(merge_kernel_size = {k}): both sides must be multiples of {k}; pad "
+                         f"the image to a multiple of {patch_size * k} pixels")
     return {"grid_h": h, "grid_w": w, "patches": h * w, "tokens": (h // k) * (w // k)}
 
 
@@ -308,7 +370,7 @@ def token_counts(height: int, width: int, patch_size: int = 14,
 def grid_positions(grid_hws: torch.Tensor | Sequence[Sequence[int]]) -> torch.Tensor:
     """``(L, 2)`` long tensor of each packed patch's ``(row, column)`` inside its own image."""
     rows = []
-    for h, w in torch.as_tensor(grid_hws).tolist():
+    for h, w in _check_grids(grid_hws):
         r = torch.arange(h).repeat_interleave(w)
         c = torch.arange(w).repeat(h)
         rows.append(torch.stack([r, c], dim=1))
@@ -326,8 +388,11 @@ def rope_2d_angles(grid_hws: torch.Tensor | Sequence[Sequence[int]], head_dim: i
     in each image of a pack. Raises ``ValueError`` unless ``head_dim`` is a positive multiple
     of 4.
     """
-    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 4 or head_dim % 4:
-        raise ValueError(f"head_dim must be a positive multiple of 4 for 2D RoPE, got {head_dim!r}")
+    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 4 or head_dim % 4:
+        error = ValueError if isinstance(head_dim, int) and not isinstance(head_dim, bool) \
+            else ArgumentTypeError
+        raise error(f"head_dim must be a positive multiple of 4 for 2D RoPE, got {head_dim!r}")
+    check_number("theta", theta, minimum=1.0, exclusive_minimum=True)
     pos = grid_positions(grid_hws).float()                            # (L, 2): row, column
     inv_freq = rope_inverse_frequencies(head_dim // 2, theta)         # (hd/4,): theta^(-4i/hd)
     col = pos[:, 1:2] * inv_freq                                      # (L, hd/4)
@@ -347,7 +412,17 @@ def rope_2d_cos_sin(grid_hws: torch.Tensor | Sequence[Sequence[int]], head_dim: 
 
 
 def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    """``[x0, x1, x2, x3, ...] -> [-x1, x0, -x3, x2, ...]``: each adjacent pair turned by 90 degrees."""
+    """``[x0, x1, x2, x3, ...] -> [-x1, x0, -x3, x2, ...]``: each adjacent pair turned by 90 degrees.
+
+    ``x``: ``(..., hd)`` with ``hd`` even."""
+    check_tensor("x", x, finite=False)
+    if x.dim() < 1 or x.shape[-1] % 2:
+        raise ValueError(f"x's last axis must be even (adjacent pairs), got shape "
+                         f"{tuple(x.shape)}")
+    return _rotate_pairs(x)
+
+
+def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
     pairs = x.unflatten(-1, (-1, 2))                                  # (..., hd/2, 2)
     return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
 
@@ -358,11 +433,19 @@ def apply_rope_2d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     ``cos, sin``: ``(L, hd)`` from :func:`rope_2d_cos_sin`. Pair ``(x_{2j}, x_{2j+1})``, read
     as the complex number ``x_{2j} + i x_{2j+1}``, is multiplied by ``exp(i a_j)``:
     ``x_{2j} cos a_j - x_{2j+1} sin a_j`` and ``x_{2j} sin a_j + x_{2j+1} cos a_j``.
+    The tables may also be ``(1, hd)``, one position for every row; tables of any other
+    shape raise ``ValueError`` instead of broadcasting.
     """
-    if x.shape[-1] != cos.shape[-1] or cos.shape != sin.shape:
-        raise ValueError(f"x's last axis ({x.shape[-1]}) must match cos and sin "
-                         f"({tuple(cos.shape)}, {tuple(sin.shape)})")
-    return x * cos.to(x.dtype) + rotate_pairs(x) * sin.to(x.dtype)
+    from mlbook.llm.llama import _check_rope_tables
+
+    if isinstance(x, torch.Tensor) and x.dim() < 2:
+        raise ValueError(f"x must have shape (..., L, hd), got {tuple(x.shape)}")
+    _check_rope_tables(x, cos, sin)
+    return _apply_rope_2d(x, cos, sin)
+
+
+def _apply_rope_2d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return x * cos.to(x.dtype) + _rotate_pairs(x) * sin.to(x.dtype)
 
 
 class Learnable2DInterpPosEmb(nn.Module):
@@ -375,6 +458,8 @@ class Learnable2DInterpPosEmb(nn.Module):
 
     def __init__(self, height: int, width: int, dim: int):
         super().__init__()
+        for name, value in (("height", height), ("width", width), ("dim", dim)):
+            _positive_int(name, value)
         self.weight = nn.Parameter(torch.empty(height, width, dim))
         nn.init.normal_(self.weight)
 
@@ -383,7 +468,7 @@ class Learnable2DInterpPosEmb(nn.Module):
         grid = self.weight.permute(2, 0, 1)[None]                       # (1, D, H0, W0)
         resized: dict[tuple[int, int], torch.Tensor] = {}               # one per distinct grid
         out = []
-        for h, w in torch.as_tensor(grid_hws).tolist():
+        for h, w in _check_grids(grid_hws):
             if (h, w) not in resized:
                 if (h, w) == tuple(self.weight.shape[:2]):
                     resized[h, w] = self.weight.flatten(0, 1)
@@ -394,23 +479,48 @@ class Learnable2DInterpPosEmb(nn.Module):
         return torch.cat(out)
 
     def forward(self, x: torch.Tensor, grid_hws: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(L, D)`` plus each packed patch's position embedding."""
+        n = sum(sequence_lengths(grid_hws))
+        check_tensor("x", x, ndim=2, finite=False, layout=f"(L, D) = ({n}, {self.weight.shape[2]})")
+        if tuple(x.shape) != (n, self.weight.shape[2]):
+            raise ValueError(f"x must have shape (L, D) = ({n}, {self.weight.shape[2]}) for "
+                             f"these grids, got {tuple(x.shape)}")
         return x + self.embeddings(grid_hws).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------------------
 # The encoder
 # ----------------------------------------------------------------------------------------
+def _check_pixels(pixel_values: Any, grid_hws: Any, config: MoonViTConfig,
+                  dtype: torch.dtype) -> None:
+    """Packed patches ``(L, C, p, p)`` of the weights' dtype, ``L`` the patches of the grids."""
+    n = sum(sequence_lengths(grid_hws))
+    c, p = config.num_channels, config.patch_size
+    check_tensor("pixel_values", pixel_values, ndim=4, finite=False,
+                 layout=f"(patches, channels, p, p) = ({n}, {c}, {p}, {p})")
+    if tuple(pixel_values.shape) != (n, c, p, p):
+        raise ValueError(f"pixel_values must have shape (patches, channels, p, p) = "
+                         f"({n}, {c}, {p}, {p}) for these grids, got "
+                         f"{tuple(pixel_values.shape)}")
+    if pixel_values.dtype != dtype:
+        raise ArgumentTypeError(f"pixel_values must have the model's dtype {dtype}, got "
+                                f"{pixel_values.dtype}")
+
+
 class MoonVisionPatchEmbed(nn.Module):
     """A linear map of each ``C x p x p`` patch to ``D`` numbers (a strided convolution), plus (11.5)."""
 
     def __init__(self, config: MoonViTConfig):
         super().__init__()
+        check_instance("config", config, MoonViTConfig)
+        self.config = config
         p = config.patch_size
         self.proj = nn.Conv2d(config.num_channels, config.hidden_size, kernel_size=p, stride=p)
         self.pos_emb = Learnable2DInterpPosEmb(config.init_pos_emb_height,
                                                config.init_pos_emb_width, config.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor, grid_hws: torch.Tensor) -> torch.Tensor:
+        _check_pixels(pixel_values, grid_hws, self.config, _dtype_of(self.proj))
         x = self.proj(pixel_values).flatten(1)                          # (L, D)
         return self.pos_emb(x, grid_hws)
 
@@ -420,10 +530,13 @@ class MoonViTMLP(nn.Module):
 
     def __init__(self, config: MoonViTConfig):
         super().__init__()
+        check_instance("config", config, MoonViTConfig)
         self.fc0 = nn.Linear(config.hidden_size, config.intermediate_size)
         self.fc1 = nn.Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(..., D)`` -> ``(..., D)``."""
+        _check_features("x", x, self.fc0.in_features, _dtype_of(self.fc0))
         return self.fc1(F.gelu(self.fc0(x), approximate="tanh"))
 
 
@@ -438,6 +551,7 @@ class MoonViTEncoderLayer(nn.Module):
 
     def __init__(self, config: MoonViTConfig):
         super().__init__()
+        check_instance("config", config, MoonViTConfig)
         d = config.hidden_size
         self.num_heads, self.head_dim = config.num_attention_heads, config.head_dim
         self.norm0 = nn.LayerNorm(d, eps=config.layer_norm_eps)
@@ -448,19 +562,48 @@ class MoonViTEncoderLayer(nn.Module):
 
     def attention(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                   mask: "torch.Tensor | VarlenGroups | None") -> torch.Tensor:
+        """Packed attention (11.3) of ``x`` ``(L, D)``, restricted by ``mask`` to each image."""
+        self._check(x, cos, sin, mask)
+        return self._attention(x, cos, sin, mask)
+
+    def _check(self, x: Any, cos: Any, sin: Any, mask: Any) -> None:
+        d = self.num_heads * self.head_dim
+        _check_features("x", x, d, _dtype_of(self.wqkv))
+        if x.dim() != 2 or x.shape[0] < 1:
+            raise ValueError(f"x must have shape (L, D) = (L, {d}), got {tuple(x.shape)}")
+        length = x.shape[0]
+        for name, table in (("cos", cos), ("sin", sin)):
+            check_tensor(name, table, ndim=2, finite=False, layout=f"(L, hd) = ({length}, "
+                                                                   f"{self.head_dim})")
+            if tuple(table.shape) != (length, self.head_dim):
+                raise ValueError(f"{name} must have shape (L, hd) = ({length}, {self.head_dim}),"
+                                 f" got {tuple(table.shape)}")
+        if isinstance(mask, VarlenGroups):
+            if int(mask.inverse.shape[0]) != length:
+                raise ValueError(f"mask (VarlenGroups) describes {int(mask.inverse.shape[0])} "
+                                 f"patches, x holds {length}")
+        elif mask is not None:
+            check_tensor("mask", mask, dtype="bool", layout=f"(L, L) = ({length}, {length})")
+            if tuple(mask.shape) != (length, length):
+                raise ValueError(f"mask must have shape (L, L) = ({length}, {length}), got "
+                                 f"{tuple(mask.shape)}")
+
+    def _attention(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   mask: "torch.Tensor | VarlenGroups | None") -> torch.Tensor:
         length = x.shape[0]
         qkv = self.wqkv(x).view(length, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(1, 2, 0, 3).unbind(0)                     # (nh, L, hd) each
-        q, k = apply_rope_2d(q, cos, sin), apply_rope_2d(k, cos, sin)
+        q, k = _apply_rope_2d(q, cos, sin), _apply_rope_2d(k, cos, sin)
         if isinstance(mask, VarlenGroups):
-            out = varlen_attention(q, k, v, mask)                       # (nh, L, hd)
+            out = _varlen_attention(q, k, v, mask)                      # (nh, L, hd)
         else:
             out = F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=mask)[0]
         return self.wo(out.transpose(0, 1).reshape(length, -1))        # (L, D)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attention(self.norm0(x), cos, sin, mask)
+        self._check(x, cos, sin, mask)
+        x = x + self._attention(self.norm0(x), cos, sin, mask)
         return x + self.mlp(self.norm1(x))
 
 
@@ -474,6 +617,7 @@ class MoonViTEncoder(nn.Module):
 
     def __init__(self, config: MoonViTConfig):
         super().__init__()
+        check_instance("config", config, MoonViTConfig)
         self.config = config
         self.attention = "varlen"
         self.blocks = nn.ModuleList(MoonViTEncoderLayer(config)
@@ -481,6 +625,12 @@ class MoonViTEncoder(nn.Module):
         self.final_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, grid_hws: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(L, D)``, the packed patches of images with patch grids ``grid_hws``."""
+        n = sum(sequence_lengths(grid_hws))
+        _check_features("x", x, self.config.hidden_size, _dtype_of(self.final_layernorm))
+        if x.dim() != 2 or x.shape[0] != n:
+            raise ValueError(f"x must have shape (L, D) = ({n}, {self.config.hidden_size}) for "
+                             f"these grids, got {tuple(x.shape)}")
         cos, sin = rope_2d_cos_sin(grid_hws, self.config.head_dim, self.config.rope_theta)
         cos, sin = cos.to(x.device), sin.to(x.device)
         if len(grid_hws) == 1:
@@ -507,8 +657,8 @@ class MoonViT(nn.Module):
 
     def __init__(self, config: MoonViTConfig, *, seed: int | None = None):
         super().__init__()
-        if not isinstance(config, MoonViTConfig):
-            raise ValueError(f"config must be a MoonViTConfig, got {type(config).__name__}")
+        check_instance("config", config, MoonViTConfig)
+        seed = check_integer_seed("seed", seed)
         self.config = config
         if seed is not None:
             with torch.random.fork_rng(devices=[]):
@@ -528,21 +678,18 @@ class MoonViT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, pixel_values: torch.Tensor, grid_hws: torch.Tensor) -> torch.Tensor:
-        if pixel_values.dim() != 4:
-            raise ValueError("pixel_values must have shape (patches, channels, p, p), got "
-                             f"{tuple(pixel_values.shape)}")
-        if sum(sequence_lengths(grid_hws)) != pixel_values.shape[0]:
-            raise ValueError(f"grid_hws describes {sum(sequence_lengths(grid_hws))} patches, "
-                             f"pixel_values holds {pixel_values.shape[0]}")
+        _check_pixels(pixel_values, grid_hws, self.config, _dtype_of(self.patch_embed.proj))
         x = self.patch_embed(pixel_values, grid_hws)                   # (L, D)
         return self.encoder(x, grid_hws)                                # (L, D)
 
     def encode(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Encode ``images`` packed into one sequence; one ``(h_i * w_i, D)`` tensor per image."""
+        _check_images(images, self.config.num_channels)
         packed = pack_images(images, self.config.patch_size)
         features = self(packed.pixel_values, packed.grid_hws)
         return list(features.split(packed.lengths))
 
     def encode_separately(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Encode each image alone (no packing, no mask): the reference for :meth:`encode`."""
+        _check_images(images, self.config.num_channels)
         return [self.encode([image])[0] for image in images]

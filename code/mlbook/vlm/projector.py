@@ -17,6 +17,10 @@ Names follow Kimi-VL's ``KimiVLMultiModalProjector`` (``pre_norm``, ``linear_1``
 
 Shapes: a pack of images with patch grids ``(h_i, w_i)``, ``L = sum h_i w_i`` patch features
 of width ``D_v``; after a ``k x k`` shuffle, ``L / k^2`` tokens of width ``k^2 D_v``.
+
+Bad input: arguments are checked with :mod:`mlbook.checks` (``ValueError``, or ``TypeError``
+for a value of the wrong kind, naming the argument). The shuffles only rearrange numbers and
+run inside the VLM's forward pass: they check shapes, not the values (NaN stays NaN).
 """
 
 from __future__ import annotations
@@ -27,19 +31,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlbook.checks import ArgumentTypeError, check_count, check_number, check_tensor
+
+from .moonvit import _check_grids
+
 __all__ = ["merged_grid_hws", "pixel_shuffle", "pixel_unshuffle", "MLPProjector",
            "projector_parameters"]
 
 
 def _grids(grid_hws: torch.Tensor | Sequence[Sequence[int]], k: int) -> list[tuple[int, int]]:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"merge kernel size must be a positive integer, got {k!r}")
-    grids = [(int(h), int(w)) for h, w in torch.as_tensor(grid_hws).tolist()]
+    check_count("k (the merge kernel size)", k)
+    grids = _check_grids(grid_hws)
     for h, w in grids:
         if h % k or w % k:
-            raise ValueError(f"patch grid {h} x {w} cannot be cut into {k} x {k} blocks: both "
-                             f"sides must be multiples of {k} (pad the image to a multiple of "
-                             f"{k} patches)")
+            raise ValueError(f"patch grid {h} x {w} cannot be cut into {k} x {k} blocks "
+                             f"(k = {k}): both sides must be multiples of {k} (pad the image "
+                             f"to a multiple of {k} patches)")
     return grids
 
 
@@ -57,6 +64,7 @@ def pixel_shuffle(x: torch.Tensor, grid_hws: torch.Tensor | Sequence[Sequence[in
     ``k^2`` patches row by row. Raises ``ValueError`` if a grid side is not a multiple of ``k``.
     """
     grids = _grids(grid_hws, k)
+    check_tensor("x", x, dtype=None, finite=False, layout="(L, D)")
     if x.dim() != 2 or x.shape[0] != sum(h * w for h, w in grids):
         raise ValueError(f"x must be (L, D) with L = {sum(h * w for h, w in grids)} packed "
                          f"patches, got {tuple(x.shape)}")
@@ -80,6 +88,7 @@ def pixel_unshuffle(y: torch.Tensor, grid_hws: torch.Tensor | Sequence[Sequence[
     ``grid_hws`` are the *patch* grids (before the shuffle).
     """
     grids = _grids(grid_hws, k)
+    check_tensor("y", y, dtype=None, finite=False, layout="(L / k^2, k^2 D)")
     n_tokens = [(h // k) * (w // k) for h, w in grids]
     if y.dim() != 2 or y.shape[0] != sum(n_tokens) or y.shape[1] % (k * k):
         raise ValueError(f"y must be ({sum(n_tokens)}, k^2 D) for these grids, got {tuple(y.shape)}")
@@ -97,8 +106,8 @@ class MLPProjector(nn.Module):
     def __init__(self, vision_dim: int, text_dim: int, k: int = 2, eps: float = 1e-5):
         super().__init__()
         for name, value in (("vision_dim", vision_dim), ("text_dim", text_dim), ("k", k)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_count(name, value)
+        check_number("eps", eps, minimum=0.0, exclusive_minimum=True)
         self.vision_dim, self.k = vision_dim, k
         self.hidden_size = vision_dim * k * k
         self.pre_norm = nn.LayerNorm(vision_dim, eps=eps)
@@ -106,8 +115,13 @@ class MLPProjector(nn.Module):
         self.linear_2 = nn.Linear(self.hidden_size, text_dim)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        check_tensor("y", y, ndim=2, finite=False, layout=f"(N, k^2 D_v) = (N, {self.hidden_size})")
         if y.shape[-1] != self.hidden_size:
-            raise ValueError(f"expected tokens of width k^2 D_v = {self.hidden_size}, got {y.shape[-1]}")
+            raise ValueError(f"y must hold tokens of width k^2 D_v = {self.hidden_size}, got "
+                             f"{y.shape[-1]}")
+        dtype = self.linear_1.weight.dtype
+        if y.dtype != dtype:
+            raise ArgumentTypeError(f"y must have the projector's dtype {dtype}, got {y.dtype}")
         n = y.shape[0]
         x = self.pre_norm(y.view(n, self.k * self.k, self.vision_dim)).view(n, self.hidden_size)
         return self.linear_2(F.gelu(self.linear_1(x)))
@@ -115,5 +129,7 @@ class MLPProjector(nn.Module):
 
 def projector_parameters(vision_dim: int, text_dim: int, k: int = 2) -> int:
     """Parameters of :class:`MLPProjector`: ``2 D_v + (4D_v)^2 + 4D_v + 4D_v D_t + D_t`` for ``k = 2``."""
+    for name, value in (("vision_dim", vision_dim), ("text_dim", text_dim), ("k", k)):
+        check_count(name, value)
     wide = vision_dim * k * k
     return 2 * vision_dim + wide * wide + wide + wide * text_dim + text_dim
