@@ -30,6 +30,7 @@ OBSCURE, SILENT, SLOW) instead of pass/fail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import re
@@ -365,6 +366,13 @@ SKLEARN_DATA = {"X": "scikit-learn's validate_data wording (sklearn's convention
 
 
 def _fitted(cls_name: str, **kw):
+    """A fitted estimator of mlbook.ensemble (a copy: fitted once, outside the timed calls)."""
+    import copy
+    return copy.deepcopy(_fitted_once(cls_name))
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted_once(cls_name: str):
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
     import mlbook.ensemble as en
     X, y = _ens_data()
