@@ -227,7 +227,12 @@ def load_catalogue(docname: str) -> Catalog:
     if not path.exists():
         return Catalog(locale=LOCALE, domain=docname.rsplit("/", 1)[-1])
     with path.open("rb") as f:
-        return read_po(f, locale=LOCALE)
+        catalog = read_po(f, locale=LOCALE)
+    # Babel reads a wrapped "#| msgid" (the English a fuzzy entry translated) back as a
+    # translator comment "| ..."; once the entry is translated again it is only noise.
+    for message in catalog:
+        message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
+    return catalog
 
 
 _DATES = re.compile(r'^"(POT-Creation-Date|PO-Revision-Date): .*\\n"$', re.M)

@@ -62,7 +62,9 @@ IN_SCOPE = [
     "mlbook.rl", "mlbook.rl.mdp", "mlbook.rl.gridworld", "mlbook.rl.episodes",
     "mlbook.rl.planning", "mlbook.rl.examples", "mlbook.rl.monte_carlo", "mlbook.rl.blackjack",
     "mlbook.widgets", "mlbook.plotting", "mlbook.progress", "mlbook.notebook", "mlbook.cache",
+    "mlbook.memory",
     "mlbook.attention", "mlbook.attention.heads", "mlbook.attention.flash",
+    "mlbook.attention.io",
     "mlbook.vlm", "mlbook.vlm.moonvit", "mlbook.vlm.projector", "mlbook.vlm.moe",
     "mlbook.vlm.model",
     # mlbook.llm re-exports chapter 7's and 8's modules (instruct, dpo), which are brought up
@@ -1183,10 +1185,10 @@ def _attention_examples() -> dict[str, Example]:
         lambda **kw: mla()(**kw), lambda: dict(x=x(), cache=None, absorb=True),
         accepts={"x": TENSOR_NAN, "cache": {"none": "None: no KV cache"}},
         kinds={"cache": ["string", "zero"]})
-    ex["mlbook.attention.LlamaSelfAttention"] = E(at.LlamaSelfAttention,
+    ex["mlbook.attention.SwappedAttention"] = E(at.SwappedAttention,
                                                   lambda: dict(attention=gqa()))
-    ex["mlbook.attention.LlamaSelfAttention.forward"] = E(
-        lambda **kw: at.LlamaSelfAttention(gqa())(**kw),
+    ex["mlbook.attention.SwappedAttention.forward"] = E(
+        lambda **kw: at.SwappedAttention(gqa())(**kw),
         lambda: dict(x=x(), cos=None, sin=None, cache=None),
         accepts={"x": TENSOR_NAN, "cache": {"none": "None: the only value it takes"}},
         kinds={"cache": ["string", "zero"]},
@@ -1428,7 +1430,7 @@ def _attention_examples() -> dict[str, Example]:
     ex["mlbook.attention.flash_io_bound"] = E(at.flash_io_bound,
                                               lambda: dict(n=1024.0, d=64.0, sram_size=1e5),
                                               extra={"n": COUNT, "d": COUNT, "sram_size": COUNT})
-    ex["mlbook.attention.peak_rss_increase"] = E(at.peak_rss_increase,
+    ex["mlbook.memory.peak_rss_increase"] = E(at.peak_rss_increase,
                                                  lambda: dict(fn=lambda: torch.zeros(10)))
     ex["mlbook.attention.attention_peak_memory"] = E(at.attention_peak_memory, lambda: dict(
         n_values=[8], d=4, block_rows=4, block_cols=4, is_causal=False, seed=0,
@@ -1755,7 +1757,9 @@ def _vlm_examples() -> dict[str, Example]:
         lambda: dict(images=vlm.pack_images([_t(1, 8, 8), _t(1, 8, 16, seed=1)], 4)),
         extra={"images": {"odd_grid": (lambda v: vlm.pack_images([_t(1, 4, 8)], 4),
                                        lambda v: st.just(vlm.pack_images([_t(1, 12, 8)], 4)))}})
-    ex["mlbook.vlm.TinyVLM.decode"] = E(lambda inputs_embeds: tiny().decode(inputs_embeds),
+    ex["mlbook.llm.llama.LlamaModel.forward[inputs_embeds]"] = E(
+                                        lambda inputs_embeds: tiny().language_model.model(
+                                            inputs_embeds=inputs_embeds),
                                         lambda: dict(inputs_embeds=_t(2, 5, 16)),
                                         extra={"inputs_embeds": {"too_long": (
                                             lambda v: _t(1, 65, 16),
@@ -2248,7 +2252,7 @@ EXEMPT: dict[str, str] = {
                                                "flash_attention, which checks the arguments "
                                                "and passes them to apply() positionally",
     "mlbook.attention.heads.AttentionConfig": "a typing alias (GQAConfig | MLAConfig)",
-    "mlbook.attention.flash.LoopOrder": "a typing alias (Literal['kv_outer', 'q_outer'])",
+    "mlbook.attention.io.LoopOrder": "a typing alias (Literal['kv_outer', 'q_outer'])",
     "mlbook.checks.ArgumentTypeError": "an exception class, raised not called",
     "mlbook.approximation.StepSize": "abstract: its subclasses Constant, Harmonic and Power "
                                      "are called",

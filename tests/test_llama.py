@@ -135,6 +135,44 @@ def test_kv_cache_gives_the_same_logits_as_a_full_forward():
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 
+def test_inputs_embeds_give_the_same_hidden_states_as_the_token_ids_they_embed():
+    """LlamaModel(inputs_embeds=embed_tokens(ids)) is LlamaModel(ids), bit for bit, with and
+    without a cache; and it matches transformers' LlamaModel given the same embeddings."""
+    import transformers
+
+    model = Llama(SMALL, seed=0).eval()
+    ids = torch.randint(0, SMALL.vocab_size, (2, 12), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        embeds = model.model.embed_tokens(ids)
+        assert torch.equal(model.model(inputs_embeds=embeds), model.model(ids))
+        cache_ids, cache_embeds = KVCache(SMALL, 2), KVCache(SMALL, 2)
+        for a, b in ((0, 7), (7, 12)):
+            by_ids = model.model(ids[:, a:b], cache_ids)
+            by_embeds = model.model(None, cache_embeds, inputs_embeds=embeds[:, a:b])
+            cache_ids.length += b - a
+            cache_embeds.length += b - a
+            assert torch.equal(by_ids, by_embeds)
+        theirs = transformers.LlamaForCausalLM(transformers.LlamaConfig(**SMALL.to_hf_kwargs()))
+        theirs.load_state_dict(model.state_dict(), strict=True)
+        hf = theirs.eval().model(inputs_embeds=embeds).last_hidden_state
+    assert torch.allclose(model.model(inputs_embeds=embeds), hf, atol=1e-5)
+
+
+def test_exactly_one_of_input_ids_and_inputs_embeds_is_given():
+    model = Llama(SMALL, seed=0).model
+    ids = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match="exactly one of input_ids .* and inputs_embeds"):
+        model()
+    with pytest.raises(ValueError, match="exactly one of input_ids .* and inputs_embeds"):
+        model(ids, inputs_embeds=model.embed_tokens(ids))
+    with pytest.raises(ValueError, match="inputs_embeds must have shape"):
+        model(inputs_embeds=torch.zeros(3, SMALL.dim))
+    with pytest.raises(ValueError, match="inputs_embeds: a sequence of .* longer than the context"):
+        model(inputs_embeds=torch.zeros(1, SMALL.max_seq_len + 1, SMALL.dim))
+    with pytest.raises(TypeError, match="inputs_embeds must have the module's dtype"):
+        model(inputs_embeds=torch.zeros(1, 3, SMALL.dim, dtype=torch.float64))
+
+
 def test_generation_with_and_without_the_cache_agree():
     model = Llama(SMALL, seed=3)
     prompt = torch.tensor([1, 5, 9])

@@ -105,7 +105,8 @@ def test_catalogues_are_standard_gettext_files():
         with path.open("rb") as f:
             catalog = read_po(f)
         assert isinstance(catalog, Catalog)
-        assert str(catalog.locale) == "zh_CN"
+        assert (catalog.locale.language, catalog.locale.territory) == ("zh", "CN"), path
+        assert '"Language: zh_CN\\n"' in path.read_text(encoding="utf-8"), path
 
 
 # ---- the built Chinese site -----------------------------------------------------------------

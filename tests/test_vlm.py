@@ -351,6 +351,33 @@ def test_vlm_puts_image_tokens_before_the_question_and_counts_activated_paramete
     assert counts["activated"] == model.num_activated_parameters()
 
 
+def test_vlm_logits_are_the_decoder_loop_on_its_embeddings_bit_for_bit(tiny):
+    """TinyVLM feeds its image and word vectors to LlamaModel(inputs_embeds=...): the logits
+    equal, with tolerance 0, the decoder loop written out (rotary tables, each layer, the final
+    norm, lm_head: the loop TinyVLM.decode ran before it used inputs_embeds)."""
+    vocab, config, examples = tiny
+    model = TinyVLM(config, seed=0).eval()
+    batch = collate(examples[:4], vocab, config.vision.patch_size)
+    lm = model.language_model
+    seen = []
+    hook = lm.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["inputs_embeds"]), with_kwargs=True)
+    try:
+        with torch.no_grad():
+            logits = model(batch)
+    finally:
+        hook.remove()
+    (x,) = seen
+    with torch.no_grad():
+        cos, sin = lm.model.rotary_emb(0, x.shape[1])
+        h = x
+        for layer in lm.model.layers:
+            h = layer(h, cos, sin)
+        expected = lm.lm_head(lm.model.norm(h))
+    assert logits.shape == (4, x.shape[1], len(vocab))
+    assert torch.equal(logits, expected)
+
+
 def model_parameters_by_part(model):
     return sum(sum(p.numel() for p in part.parameters())
                for part in (model.vision_tower, model.multi_modal_projector, model.language_model))

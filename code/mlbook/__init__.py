@@ -21,6 +21,8 @@ module                     chapter
                            ``timed`` for the chapters' wall-clock measurements
 ``mlbook.checks``          every public function: argument checks, one rule for bool, NaN
                            and ``seed=None`` (fresh entropy)
+``mlbook.memory``          any chapter: how far a call raises the process's resident memory
+                           (``peak_rss_increase``; chapter 10's FlashAttention memory)
 =========================  ==========================================================
 """
 

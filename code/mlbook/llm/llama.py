@@ -646,16 +646,30 @@ def _check_input_ids(input_ids: Any, cache: Any, config: LlamaConfig) -> None:
     """Token ids ``(B, T)`` in ``[0, V)``, and a cache (or ``None``) they fit in."""
     check_token_ids("input_ids", input_ids, config.vocab_size, ndim=2, layout="(batch, time)",
                     min_size=0)
+    _check_fits("input_ids", input_ids.shape, cache, config)
+
+
+def _check_inputs_embeds(inputs_embeds: Any, cache: Any, config: LlamaConfig,
+                         dtype: torch.dtype | None) -> None:
+    """Embeddings ``(B, T, D)`` of the model's dtype, and a cache (or ``None``) they fit in."""
+    _check_features("inputs_embeds", inputs_embeds, config.dim, dtype)
+    if inputs_embeds.dim() != 3:
+        raise ValueError(f"inputs_embeds must have shape (B, T >= 1, D = {config.dim}), got "
+                         f"{tuple(inputs_embeds.shape)}")
+    _check_fits("inputs_embeds", inputs_embeds.shape[:2], cache, config)
+
+
+def _check_fits(name: str, shape: tuple[int, ...], cache: Any, config: LlamaConfig) -> None:
+    """``(B, T)`` new tokens (``B, T >= 1``) after a cache (or ``None``) that they fit in."""
     if cache is not None:
         check_instance("cache", cache, KVCache, what="a KVCache or None")
     start = cache.length if cache is not None else 0
-    t = input_ids.shape[1]
-    if t < 1 or input_ids.shape[0] < 1:
-        raise ValueError(f"input_ids must hold at least one token, got shape "
-                         f"{tuple(input_ids.shape)}")
+    t = shape[1]
+    if t < 1 or shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one token, got shape {tuple(shape)}")
     if start + t > config.max_seq_len:
         raise ValueError(
-            f"input_ids: a sequence of {start + t} tokens ({start} cached + {t} new) is longer "
+            f"{name}: a sequence of {start + t} tokens ({start} cached + {t} new) is longer "
             f"than the context of {config.max_seq_len} tokens (config.max_seq_len)")
     if cache is not None:
         n_layers, b, g, _, hd = cache.keys.shape
@@ -663,12 +677,17 @@ def _check_input_ids(input_ids: Any, cache: Any, config: LlamaConfig) -> None:
             raise ValueError(f"cache was made for another model: {n_layers} layers of {g} "
                              f"key/value heads of width {hd}, not {config.n_layers} of "
                              f"{config.n_kv_heads} of width {config.head_dim}")
-        if b != input_ids.shape[0]:
-            raise ValueError(f"cache holds {b} sequences, input_ids has {input_ids.shape[0]}")
+        if b != shape[0]:
+            raise ValueError(f"cache holds {b} sequences, {name} has {shape[0]}")
 
 
 class LlamaModel(nn.Module):
-    """Embeddings, the stack of decoder layers and the final RMSNorm: ``(B, T) -> (B, T, D)``."""
+    """Embeddings, the stack of decoder layers and the final RMSNorm: ``(B, T) -> (B, T, D)``.
+
+    ``forward(input_ids)`` embeds token ids ``(B, T)``; ``forward(inputs_embeds=x)`` starts
+    from vectors ``x`` ``(B, T, D)`` instead (a vision-language model's image and word
+    vectors, chapter 11), as Hugging Face's ``LlamaModel`` does. Exactly one of the two.
+    """
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
@@ -680,11 +699,27 @@ class LlamaModel(nn.Module):
         self.rotary_emb = RotaryEmbedding(config)
         self.gradient_checkpointing = False
 
-    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        _check_input_ids(input_ids, cache, self.config)
+    def forward(self, input_ids: torch.Tensor | None = None, cache: KVCache | None = None, *,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states ``(B, T, D)`` after the final RMSNorm, of token ids or of embeddings.
+
+        ``input_ids``: ``(B, T)`` integers in ``[0, V)``, embedded by ``embed_tokens``; or
+        ``inputs_embeds``: ``(B, T, D)`` vectors of the model's dtype, used as they are.
+        With a :class:`KVCache` the new tokens continue the ``cache.length`` cached ones (the
+        caller advances ``cache.length``, as :meth:`Llama.forward` does).
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids (token ids (B, T)) and "
+                             "inputs_embeds (vectors (B, T, D)), got "
+                             + ("neither" if input_ids is None else "both"))
+        if inputs_embeds is None:
+            _check_input_ids(input_ids, cache, self.config)
+            x = self.embed_tokens(input_ids)                              # (B, T, D)
+        else:
+            _check_inputs_embeds(inputs_embeds, cache, self.config, _dtype_of(self.embed_tokens))
+            x = inputs_embeds                                             # (B, T, D)
         start = cache.length if cache is not None else 0
-        x = self.embed_tokens(input_ids)                                  # (B, T, D)
-        cos, sin = self.rotary_emb(start, input_ids.shape[1])            # (T, hd) each
+        cos, sin = self.rotary_emb(start, x.shape[1])                    # (T, hd) each
         for layer in self.layers:
             if self.gradient_checkpointing and self.training and cache is None:
                 # keep only the layer's input; recompute its insides during backward

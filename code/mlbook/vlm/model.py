@@ -22,9 +22,10 @@ Kaynak's UCI set), scaled by 1 or 2 and placed on canvases of several sizes and 
 ratios, one or two digits per image, with questions such as "what is the left digit ?".
 Training and test images come from disjoint sets of digits.
 
-Chapter 6's ``LlamaModel.forward`` embeds token ids itself; a VLM must feed it embeddings
-(image vectors followed by word vectors), so :meth:`TinyVLM.decode` runs the same modules
-(``embed_tokens``, ``rotary_emb``, ``layers``, ``norm``, ``lm_head``) in the same order.
+A VLM feeds the decoder embeddings (image vectors followed by word vectors) rather than
+token ids: :meth:`TinyVLM.forward` passes them to chapter 6's
+:meth:`mlbook.llm.llama.LlamaModel.forward` as ``inputs_embeds`` (as Hugging Face's
+``LlamaModel`` takes them) and applies the language model's ``lm_head``.
 
 Bad input: every public function and class checks its arguments with :mod:`mlbook.checks`
 (``ValueError``, or ``TypeError`` for a value of the wrong kind, naming the argument) before
@@ -47,7 +48,7 @@ from ..progress import tqdm
 from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_choice,
                            check_count, check_instance, check_int, check_integer_seed,
                            check_number, check_seed, check_tensor, check_token_ids)
-from mlbook.llm.llama import Llama, LlamaConfig, _check_features, _dtype_of, count_parameters
+from mlbook.llm.llama import Llama, LlamaConfig, count_parameters
 from mlbook.llm.train import TrainConfig, cosine_lr, make_optimizer
 
 from .moe import MoE, MoEConfig, moe_layer_parameter_counts
@@ -139,24 +140,6 @@ class TinyVLM(nn.Module):
         embeds = self.multi_modal_projector(tokens)                           # (L / k^2, D_t)
         return list(embeds.split([n // (k * k) for n in images.lengths]))
 
-    def decode(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        """Chapter 6's decoder on embeddings ``(B, T, D)`` instead of token ids -> logits ``(B, T, V)``."""
-        lm = self.language_model
-        _check_features("inputs_embeds", inputs_embeds, lm.config.dim,
-                        _dtype_of(lm.lm_head))
-        if inputs_embeds.dim() != 3 or inputs_embeds.shape[1] < 1:
-            raise ValueError(f"inputs_embeds must have shape (B, T >= 1, D = {lm.config.dim}), "
-                             f"got {tuple(inputs_embeds.shape)}")
-        t = inputs_embeds.shape[1]
-        if t > lm.config.max_seq_len:
-            raise ValueError(f"inputs_embeds: a sequence of {t} tokens is longer than the "
-                             f"context of {lm.config.max_seq_len} (text.max_seq_len)")
-        cos, sin = lm.model.rotary_emb(0, t)
-        x = inputs_embeds
-        for layer in lm.model.layers:
-            x = layer(x, cos, sin)
-        return lm.lm_head(lm.model.norm(x))
-
     def forward(self, batch: "VQABatch") -> torch.Tensor:
         check_instance("batch", batch, VQABatch, what="a VQABatch (from collate)")
         check_token_ids("batch.input_ids", batch.input_ids, self.config.text.vocab_size, ndim=2)
@@ -173,7 +156,8 @@ class TinyVLM(nn.Module):
         word_rows = (torch.arange(b) * length + n_image)[:, None] + torch.arange(tq)[None, :]
         rows = torch.cat([image_rows, word_rows.flatten()]).to(words.device)
         x = words.new_zeros(b * length, d).index_copy(0, rows, torch.cat([*images, words.reshape(-1, d)]))
-        return self.decode(x.view(b, length, d))
+        lm = self.language_model
+        return lm.lm_head(lm.model(inputs_embeds=x.view(b, length, d)))     # (B, T, V)
 
     def aux_loss(self) -> torch.Tensor:
         """Sum of the MoE layers' auxiliary losses from the last forward (zero unless ``aux_loss``)."""
