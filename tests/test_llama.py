@@ -305,6 +305,31 @@ def test_pretrained_tiny_llama_trains_once_then_loads_from_the_cache(tmp_path, m
     assert tiny_llama_key(config, tc, 300, "x", 0) != tiny_llama_key(config, replace(tc, steps=4), 300, "x", 0)
 
 
+def test_a_cached_model_whose_contents_do_not_match_its_key_is_trained_again(tmp_path,
+                                                                             monkeypatch):
+    """Another model's file under this model's name (a copy or rename gone wrong) is not
+    loaded: one warning names the file and why, and the right model is trained and cached."""
+    import shutil
+    import warnings
+
+    monkeypatch.setenv("MLBOOK_CACHE", str(tmp_path))
+    config = replace(SMALL, vocab_size=300)
+    tc = TrainConfig(steps=3, batch_size=2, seq_len=16, warmup_steps=1)
+    other = pretrained_tiny_llama(model_config=config, train_config=replace(tc, steps=2),
+                                  progress=False)
+    right = pretrained_tiny_llama(model_config=config, train_config=tc, progress=False)
+    shutil.copyfile(other.path, right.path)            # the wrong weights under the right name
+    with pytest.warns(RuntimeWarning, match=r"could not be read \(ValueError: it holds the model"):
+        healed = pretrained_tiny_llama(model_config=config, train_config=tc, progress=False)
+    assert not healed.from_cache
+    assert all(torch.equal(a, b) for a, b in zip(healed.model.state_dict().values(),
+                                                 right.model.state_dict().values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # and the file on disk is right again
+        assert pretrained_tiny_llama(model_config=config, train_config=tc,
+                                     progress=False).from_cache
+
+
 # ----------------------------------------------------------------------------------------
 # Data parallelism: two processes under torchrun compute the one-process update
 # ----------------------------------------------------------------------------------------

@@ -363,7 +363,8 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
     overrides :func:`~mlbook.cache.cache_dir`. The file is ``tiny-llama-<key>.pt`` with the
     key from :func:`tiny_llama_key`; it holds the weights, the tokenizer and the training
     history. Chapters that run at once and all need it train it once (the others wait), and
-    a damaged file is trained again (:func:`mlbook.cache.cached`).
+    a damaged file, or one whose stored key is not ``<key>`` (a file copied or renamed over
+    it), is trained again with a warning (:func:`mlbook.cache.cached`).
     """
     check_bool("retrain", retrain)
     check_bool("progress", progress)
@@ -386,6 +387,8 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
 
     def load(path: Path) -> PretrainedTinyLlama:
         model, payload = load_checkpoint(path)
+        if payload.get("key") != key:    # a file renamed or copied over: not this model
+            raise ValueError(f"it holds the model of key {payload.get('key')!r}, not {key!r}")
         tokenizer = BPETokenizer.from_str(payload["tokenizer"])
         history = TrainHistory(**payload["history"])
         return PretrainedTinyLlama(model, tokenizer, build_corpus(tokenizer=tokenizer), history,
