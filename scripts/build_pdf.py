@@ -315,11 +315,11 @@ def outline_entries(reader) -> list[tuple[int, str, int]]:
 
 
 def _key(text: str) -> str:
-    """Letters and digits of a heading, ASCII only: what an outline title and the heading's
+    """Letters, digits and Han characters of a heading: what an outline title and the heading's
     text have in common (Chromium's titles lose spaces at line breaks and math, and may
     repeat a heading's number and text)."""
     text = re.sub(r"^((?:\d+\.)+)\s+\1(?=\s)", r"\1", text.strip())
-    return re.sub(r"[^A-Za-z0-9]", "", text)
+    return re.sub(r"[^A-Za-z0-9\u4e00-\u9fff]", "", text)
 
 
 def heading_pages(headings: list[dict], reader) -> list[int]:
@@ -331,7 +331,10 @@ def heading_pages(headings: list[dict], reader) -> list[int]:
     for _, title, index in outline:
         key = _key(title)
         for j in range(at, min(at + 4, len(headings))):
-            want = _key(headings[j]["text"])[:10]
+            want = _key(headings[j]["text"])
+            # Ten characters of an English heading; four of a Chinese one (its number and
+            # first characters), since a formula early in it may be missing from the title.
+            want = want[:4] if re.search(r"[\u4e00-\u9fff]", want) else want[:10]
             if want and key.startswith(want):
                 pages[j], at = index, j + 1
                 break

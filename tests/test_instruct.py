@@ -14,7 +14,8 @@ from mlbook.llm.data import BPETokenizer
 from mlbook.llm.instruct import (ALPACA_PROMPT_NO_INPUT, ALPACA_PROMPT_WITH_INPUT,
                                  HELDOUT_FAMILIES, IGNORE_INDEX, TASK_FAMILIES,
                                  TRAIN_FAMILIES, Example, InstructionDataset, LoRALinear,
-                                 SFTConfig, apply_lora, exact_match, finetune, format_prompt,
+                                 WORDS, SFTConfig, apply_lora, copy_losses, exact_match,
+                                 finetune, format_prompt,
                                  generate_responses, greedy_matches, hidden_states,
                                  invalid_reason, lcs_length, lora_parameter_count,
                                  make_examples, make_seed_tasks, merge_lora,
@@ -350,6 +351,53 @@ def test_sampling_probability_of_the_reference_matches_the_loss_and_tends_to_gre
             assert float(log_p[0, i]) == pytest.approx(-n * loss, rel=1e-4)
     greedy = torch.tensor(greedy_matches(model, tokenizer, own), dtype=torch.float)
     assert torch.allclose(log_p[1].exp(), greedy, atol=1e-3)   # tau -> 0: greedy decoding
+
+
+class _WordTokenizer:
+    """Each ' word' of WORDS is one token (ids 3, 4, ...), as in chapter 6's tokenizer."""
+
+    bos_id = 1
+
+    def encode(self, text):
+        return [3 + WORDS.index(text.strip())]
+
+
+class _Copier(torch.nn.Module):
+    """Predicts, after ``length + 1`` tokens, the token that came ``length`` positions back:
+    a perfect copier of a repeated list; before that, a uniform guess over 32 tokens."""
+
+    def __init__(self, length):
+        super().__init__()
+        self.length = length
+
+    def forward(self, x):
+        logits = torch.zeros(*x.shape, 32)
+        for t in range(self.length + 1, x.shape[1]):
+            logits[torch.arange(x.shape[0]), t, x[:, t - self.length + 1]] = 50.0
+        return logits
+
+
+def test_copy_losses_of_a_perfect_copier_and_of_a_guesser():
+    copier = copy_losses(_Copier(10), _WordTokenizer(), length=10, n_sequences=4)
+    assert copier["repeat"] < 1e-6                         # the repeat is predicted exactly
+    assert copier["first"] == pytest.approx(np.log(32), rel=1e-6)   # the first pass is not
+    guesser = copy_losses(_Copier(10 ** 6), _WordTokenizer(), length=10, n_sequences=4)
+    assert guesser["repeat"] == pytest.approx(guesser["first"], rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"length": 1}, {"length": len(WORDS) + 1},
+                                    {"n_sequences": 0}])
+def test_copy_losses_checks_its_arguments(kwargs):
+    with pytest.raises(ValueError, match="length|n_sequences"):
+        copy_losses(_Copier(10), _WordTokenizer(), **kwargs)
+
+
+def test_copy_losses_needs_one_token_per_word(tokenizer):
+    split = [w for w in WORDS if len(tokenizer.encode(" " + w)) > 1]
+    if not split:                                # the small test tokenizer splits some words
+        pytest.fail("expected the 400-token test tokenizer to split a word")
+    with pytest.raises(ValueError, match="one token"):
+        copy_losses(tiny_model(tokenizer.vocab_size), tokenizer)
 
 
 def test_exact_match_rejects_an_empty_list(tokenizer):

@@ -31,6 +31,7 @@ chapter 7):
   prefix that a batch shares only once), :func:`generate_responses`, :func:`exact_match`
   (decided in one teacher-forced pass, :func:`greedy_matches`), the probability that
   sampling at a temperature reproduces the reference (7.5), :func:`reference_log_probs`,
+  whether a model copies from its context at all, :func:`copy_losses`,
   and :func:`sft_tiny_llama`, chapter 6's tiny LLaMA fine-tuned on the
   chapter's data, trained once and cached on disk like
   :func:`mlbook.llm.train.pretrained_tiny_llama`.
@@ -58,6 +59,7 @@ from ..progress import tqdm
 
 from .data import BPETokenizer
 from .llama import Llama, LlamaConfig, apply_rope, generate, repeat_kv
+from ..checks import check_count, check_int
 from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer, one_thread,
                     pretrained_tiny_llama, save_checkpoint)
 
@@ -71,7 +73,8 @@ __all__ = [
     "lora_parameter_count", "trainable_parameters", "SFTConfig", "SFTHistory",
     "shared_prefix_length", "hidden_states", "sft_loss", "finetune", "generate_grouped",
     "generate_responses",
-    "greedy_matches", "reference_log_probs", "exact_match", "SFT_TRAIN", "SFT_LORA",
+    "greedy_matches", "reference_log_probs", "copy_losses", "exact_match", "SFT_TRAIN",
+    "SFT_LORA",
     "SFT_DATA", "LORA_SETTINGS", "SFTTinyLlama", "chapter_data", "examples_fingerprint",
     "sft_key", "sft_tiny_llama",
 ]
@@ -1187,6 +1190,42 @@ def reference_log_probs(model: Llama, tokenizer: BPETokenizer, examples: Sequenc
     return torch.cat(out, dim=1)
 
 
+@torch.no_grad()
+def copy_losses(model: Llama, tokenizer: BPETokenizer, *, n_sequences: int = 20,
+                length: int = 15, seed: int = 0) -> dict[str, float]:
+    """Can the model copy from its context? Its loss on a list of words shown twice.
+
+    Each sequence is ``<s>`` and ``length`` distinct words of :data:`WORDS` in random order
+    (as the tokens ``" word"``), then the same words again. The words are drawn at random, so
+    the first pass cannot be predicted beyond guessing a word; the second pass can be
+    predicted exactly by a model that looks back for the current word and copies the one
+    that followed it (what an *induction head* does). Returns the mean next-token loss in
+    nats on the words after the first of each pass (the first word of either pass cannot be
+    known): ``{"first", "repeat"}``. A model that copies has a repeat loss far below its
+    first-pass loss.
+    """
+    n_sequences = check_count("n_sequences", n_sequences)
+    length = check_int("length", length, minimum=2, maximum=len(WORDS))
+    seed = check_int("seed", seed, minimum=0)
+    pieces = [tokenizer.encode(" " + w) for w in WORDS]
+    if any(len(p) != 1 for p in pieces):
+        raise ValueError("the tokenizer must encode every ' word' of WORDS as one token "
+                         "(chapter 6's tokenizer does)")
+    ids = torch.tensor([p[0] for p in pieces])
+    generator = torch.Generator().manual_seed(seed)
+    rows = [ids[torch.randperm(len(WORDS), generator=generator)[:length]]
+            for _ in range(n_sequences)]
+    x = torch.stack([torch.cat([torch.tensor([tokenizer.bos_id]), r, r]) for r in rows])
+    was_training = model.training
+    model.eval()
+    logits = model(x[:, :-1])                                          # (N, 2 L, V)
+    loss = F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none")
+    model.train(was_training)
+    # loss[:, t] is the loss of token t + 1; both passes scored on their words 2..L
+    return {"first": float(loss[:, 1:length].mean()),                  # (N, 2 L) losses
+            "repeat": float(loss[:, length + 1:].mean())}
+
+
 def exact_match(model: Llama, tokenizer: BPETokenizer, examples: Sequence[Example], *,
                 max_new_tokens: int = 16, responses: Sequence[str] | None = None,
                 method: str = "forced") -> float:
@@ -1322,6 +1361,8 @@ def sft_tiny_llama(*, retrain: bool = False, progress: bool = True,
 
     def load(path: Path) -> SFTTinyLlama:
         model, payload = load_checkpoint(path)
+        if payload.get("key") != key:    # a file renamed or copied over: not this model
+            raise ValueError(f"it holds the model of key {payload.get('key')!r}, not {key!r}")
         return SFTTinyLlama(model, base.tokenizer, train_examples, heldout, result,
                             SFTHistory(**payload["history"]), method, path, True)
 
