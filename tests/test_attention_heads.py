@@ -181,6 +181,24 @@ def test_absorbed_mla_equals_explicit_mla(q_lora_rank):
     assert (decode_step_by_step(m, x, absorb=True) - explicit).abs().max() < 1e-5
 
 
+def test_the_two_forms_are_public_steps_of_forward():
+    """queries, latents, then explicit_attention or absorbed_attention, then o_proj: forward."""
+    m = mla(20)
+    x = tokens(t=6)
+    pieces = (*m.queries(x), *m.latents(x))
+    explicit = m.explicit_attention(*pieces)                        # (B, H, T, d_v)
+    absorbed = m.absorbed_attention(*pieces)
+    assert explicit.shape == (2, m.config.n_heads, 6, m.config.v_head_dim)
+    assert (absorbed - explicit).abs().max() < 1e-5
+    out = m.o_proj(absorbed.transpose(1, 2).flatten(2))
+    torch.testing.assert_close(out, m(x, absorb=True), rtol=0, atol=0)
+    q_nope, q_rope, c_kv, k_rope = pieces
+    with pytest.raises(ValueError, match="c_kv must have shape"):
+        m.absorbed_attention(q_nope, q_rope, c_kv[..., :-1], k_rope)
+    with pytest.raises(ValueError, match="T <= S"):
+        m.explicit_attention(q_nope, q_rope, c_kv[:, :3], k_rope[:, :3])
+
+
 def test_absorbed_scores_are_queries_against_the_latents():
     """(9.8): q . W^UK c = (W^UK^T q) . c, with the key never formed."""
     m = mla()

@@ -53,9 +53,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# mlbook.llm.instruct and mlbook.llm.dpo (and the package mlbook.llm, which re-exports them)
-# are added to this list by the helper that brings those modules up to issue 24 (with their
-# examples below); until then they are not walked.
+# Chapter 7's and 8's modules, mlbook.llm.tasks, .self_instruct, .lora, .instruct, .dpo and
+# .dpo_bandit (and the package mlbook.llm, which re-exports them), are added to this list by
+# the helper that brings those modules up to issue 24 (with their examples below); until then
+# they are not walked.
 IN_SCOPE = [
     "mlbook.checks",
     "mlbook.estimation", "mlbook.ensemble", "mlbook.approximation",
@@ -67,8 +68,9 @@ IN_SCOPE = [
     "mlbook.attention.io",
     "mlbook.vlm", "mlbook.vlm.moonvit", "mlbook.vlm.projector", "mlbook.vlm.moe",
     "mlbook.vlm.model",
-    # mlbook.llm re-exports chapter 7's and 8's modules (instruct, dpo), which are brought up
-    # to issue 24 separately: its modules are listed one by one
+    # mlbook.llm re-exports chapter 7's and 8's modules (tasks, self_instruct, lora, instruct,
+    # dpo, dpo_bandit), which are brought up to issue 24 separately: its modules are listed
+    # one by one
     "mlbook.llm.data", "mlbook.llm.llama", "mlbook.llm.scaling", "mlbook.llm.train",
 ]
 
@@ -436,6 +438,12 @@ def _examples() -> dict[str, Example]:
         name="value", value=1.5, cls=float), skip={"name": "the argument's name",
                                                  "cls": "a class the caller names in code"},
         kinds={"value": ["none", "string"]})
+    ex["mlbook.checks.check_list"] = E(checks.check_list, lambda: dict(
+        name="value", value=["a", "b"], what="a list of words", min_len=1, max_len=None),
+        skip={"name": "the argument's name", "what": "the caller's wording"},
+        extra={"min_len": {"negative": KINDS["negative"]},
+               "max_len": {"below_min_len": (lambda v: 0, lambda v: st.just(0))}},
+        accepts={"max_len": {"none": "None: no upper bound"}})
     ex["mlbook.checks.check_array"] = E(checks.check_array, lambda: dict(
         name="value", value=np.array([1.0, 2.0]), ndim=1), skip={
         "name": "the argument's name", "ndim": "the caller's requirement"})
@@ -1181,6 +1189,15 @@ def _attention_examples() -> dict[str, Example]:
         ex[f"mlbook.attention.MultiHeadLatentAttention.{m}"] = E(
             lambda _m=m, **kw: getattr(mla(), _m)(**kw), lambda: dict(x=x(), start=0),
             extra={"start": NONNEG}, accepts={"x": TENSOR_NAN})
+    def mla_pieces():
+        with torch.no_grad():
+            q_nope, q_rope = mla().queries(x())
+            c_kv, k_rope = mla().latents(x())
+        return dict(q_nope=q_nope, q_rope=q_rope, c_kv=c_kv, k_rope=k_rope)
+    for m in ("explicit_attention", "absorbed_attention"):
+        ex[f"mlbook.attention.MultiHeadLatentAttention.{m}"] = E(
+            lambda _m=m, **kw: getattr(mla(), _m)(**kw), mla_pieces,
+            accepts={name: TENSOR_NAN for name in ("q_nope", "q_rope", "c_kv", "k_rope")})
     ex["mlbook.attention.MultiHeadLatentAttention.forward"] = E(
         lambda **kw: mla()(**kw), lambda: dict(x=x(), cache=None, absorb=True),
         accepts={"x": TENSOR_NAN, "cache": {"none": "None: no KV cache"}},
@@ -1377,6 +1394,11 @@ def _attention_examples() -> dict[str, Example]:
     ex["mlbook.attention.flash_attention_forward"] = E(
         at.flash_attention_forward, lambda: dict(**qkv(), **flash_kw),
         extra=flash_extra, accepts=flash_accepts, kinds=flash_kinds)
+    for f in ("forward_kv_outer", "forward_q_outer"):
+        ex[f"mlbook.attention.{f}"] = E(
+            getattr(at, f), lambda: dict(**qkv(), **{k: v for k, v in flash_kw.items()
+                                                     if k != "loop_order"}),
+            extra=flash_extra, accepts=flash_accepts, kinds=flash_kinds)
     ex["mlbook.attention.flash_attention_forward[dropout]"] = E(
         lambda dropout_seed: at.flash_attention_forward(*qkv().values(), dropout_p=0.2,
                                                         dropout_seed=dropout_seed),
@@ -2045,6 +2067,11 @@ def _llm_examples() -> dict[str, Example]:
             layer_call(getattr(llama, cls)), layer_kw, accepts=layer_accepts,
             extra={"cos": {"row": (lambda v: v[0], lambda v: st.just(v[0]))}},
             kinds={"cache": ["string", "zero"]})
+    ex["mlbook.llm.llama.LlamaAttention.project_qkv"] = E(
+        lambda **kw: llama.LlamaAttention(cfg()).project_qkv(**kw),
+        lambda: dict(x=_t(2, 5, 16), cos=cos_sin()[0], sin=cos_sin()[1]),
+        accepts={"x": TENSOR_NAN, "cos": TENSOR_NAN, "sin": TENSOR_NAN},
+        extra={"cos": {"row": (lambda v: v[0], lambda v: st.just(v[0]))}})
     ex["mlbook.llm.llama.LlamaMLP"] = E(llama.LlamaMLP, lambda: dict(config=cfg()))
     ex["mlbook.llm.llama.LlamaMLP.forward"] = E(
         lambda x: llama.LlamaMLP(cfg())(x), lambda: dict(x=_t(2, 5, 16)),
@@ -2107,6 +2134,25 @@ def _llm_examples() -> dict[str, Example]:
                  "eos_id": {"none": "None: no early stop"},
                  "input_ids": {"mismatched": "a prompt of any length"}},
         kinds={"greedy": ["none", "string", "zero"], "use_cache": ["none", "string", "zero"]})
+    ex["mlbook.llm.llama.generate_grouped"] = E(llama.generate_grouped, lambda: dict(
+        model=model(), prompts=[[1, 2, 3], [4, 5, 6], [7, 8, 9]], max_new_tokens=2, eos_id=2,
+        greedy=False, temperature=0.8, top_p=0.9, seed=0, batch_size=2),
+        extra={"prompts": {
+            "out_of_range": (lambda v: [[1, 2, 50]], lambda v: st.integers(50, 10**6).map(
+                lambda e: [[1, e]])),
+            "negative_entry": (lambda v: [[1, -1, 3]], lambda v: st.integers(-10**6, -1).map(
+                lambda e: [[e, 2]])),
+            "empty_prompt": (lambda v: [[1, 2, 3], []], lambda v: st.just([[]])),
+            "not_ids": (lambda v: [["a", "b"]], lambda v: st.just([[1.5, 2.0]])),
+            "too_long": (lambda v: [[1] * 15], lambda v: st.integers(15, 40).map(
+                lambda n: [[1] * n]))},
+            "max_new_tokens": {**NONNEG, "too_many": (
+                lambda v: 14, lambda v: st.integers(14, 10**6))}, "temperature": COUNT,
+            "top_p": {"zero": KINDS["zero"], "negative": KINDS["negative"],
+                      "above_one": KINDS["above_one"]},
+            "eos_id": {"negative": KINDS["negative"], "out_of_range": _index_kind(50)}},
+        accepts={"seed": {"none": "None: PyTorch's default generator"}},
+        kinds={"greedy": ["none", "string", "zero"]})
     ex["mlbook.llm.llama.saved_activation_bytes"] = E(llama.saved_activation_bytes, lambda: dict(
         model=model(), input_ids=_ids(2, 5), targets=_ids(2, 5, seed=1)),
         extra={"input_ids": _token_kinds(50), "targets": _token_kinds(50)},

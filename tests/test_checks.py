@@ -190,3 +190,50 @@ def test_integer_seeds_keep_integers_and_draw_fresh_ones_for_none():
     for bad in (True, 1.5, "0", -1, 2 ** 63):
         with pytest.raises(ValueError, match="seed must be a non-negative integer seed"):
             check_integer_seed("seed", bad)
+
+
+def test_lists_refuse_strings_and_non_iterables_and_come_back_as_lists():
+    from mlbook.checks import check_list
+
+    assert check_list("texts", ("a", "b")) == ["a", "b"]
+    assert check_list("texts", (w for w in "ab")) == ["a", "b"]        # an iterator, consumed
+    assert check_list("n_values", np.array([2, 3])) == [2, 3]
+    for bad in ("abc", b"abc"):                 # a string is not a list of its characters
+        with pytest.raises(ArgumentTypeError,
+                           match=r"^texts must be a list of texts, got the string .* not a list"):
+            check_list("texts", bad, what="a list of texts")
+    for bad in (None, 3, 2.5, np.float64(1.0), np.array(4)):
+        with pytest.raises(ArgumentTypeError, match=r"^words must be a list, got"):
+            check_list("words", bad)
+    with pytest.raises(ArgumentTypeError, match=r"^images must be a list of images, got a "
+                                                r"single ndarray"):
+        check_list("images", np.zeros((2, 3)), what="a list of images", exclude=np.ndarray)
+
+
+def test_list_lengths_and_their_messages():
+    from mlbook.checks import check_list
+
+    with pytest.raises(ValueError, match=r"^layouts must be a list with at least 1 element, "
+                                         r"got 0$"):
+        check_list("layouts", [])
+    assert check_list("merges", [], min_len=0) == []
+    with pytest.raises(ValueError, match=r"^grid must be a pair with exactly 2 elements, got 3"):
+        check_list("grid", (1, 2, 3), what="a pair", min_len=2, max_len=2)
+    with pytest.raises(ValueError, match=r"from 1 to 2 elements, got 3"):
+        check_list("digits", [1, 2, 3], max_len=2)
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="min_len"):
+            check_list("x", [1], min_len=bad)
+    with pytest.raises(ValueError, match="max_len"):
+        check_list("x", [1], min_len=2, max_len=1)
+
+
+def test_list_elements_are_checked_by_name_and_index():
+    from mlbook.checks import check_list
+
+    assert check_list("n_values", [np.int64(4), 5], item=check_count) == [4, 5]
+    assert all(type(n) is int for n in check_list("n_values", [np.int64(4)], item=check_count))
+    with pytest.raises(ValueError, match=r"^n_values\[1\] must be a positive integer"):
+        check_list("n_values", [4, 0], item=check_count)
+    with pytest.raises(ArgumentTypeError, match=r"^n_values\[0\] must be a positive integer"):
+        check_list("n_values", [True], item=check_count)

@@ -1,4 +1,5 @@
-"""Tests for chapter 8, mlbook.llm.dpo: the claims of the chapter, checked."""
+"""Tests for chapter 8, mlbook.llm.dpo and mlbook.llm.dpo_bandit: the claims of the chapter,
+checked."""
 
 import copy
 import math
@@ -8,14 +9,16 @@ import pytest
 import torch
 
 from mlbook.llm import BPETokenizer, Llama, LlamaConfig
-from mlbook.llm.dpo import (BANDIT_REFERENCE, BANDIT_REWARDS, DPOConfig, PreferencePair,
-                            _length_grouped_epoch, batched_logprobs, dpo_gradient_weights,
-                            dpo_loss, encode_pairs, fit_bradley_terry, implicit_rewards,
-                            kl_optimal_policy, kl_policy_gradient, make_preference_pairs,
-                            malformed_response, pair_logprobs, population_preferences,
-                            preference_metrics, reward_and_kl, sample_bandit_preferences,
-                            sequence_logprobs, total_variation, train_dpo, train_dpo_bandit)
-from mlbook.llm.instruct import InstructionDataset, make_examples
+from mlbook.llm.dpo import (DPOConfig, PreferencePair, _length_grouped_epoch, batched_logprobs,
+                            dpo_gradient_weights, dpo_loss, encode_pairs, implicit_rewards,
+                            make_preference_pairs, malformed_response, pair_logprobs,
+                            preference_metrics, reward_and_kl, sequence_logprobs, train_dpo)
+from mlbook.llm.dpo_bandit import (BANDIT_REFERENCE, BANDIT_REWARDS, fit_bradley_terry,
+                                   kl_optimal_policy, kl_policy_gradient,
+                                   population_preferences, sample_bandit_preferences,
+                                   total_variation, train_dpo_bandit)
+from mlbook.llm.instruct import InstructionDataset
+from mlbook.llm.tasks import make_examples
 
 # The chapter's bandit: five responses, a reference that prefers mediocre ones.
 REF = np.array(BANDIT_REFERENCE)
@@ -201,6 +204,21 @@ def test_an_empty_response_mask_is_rejected(tiny_model):
         sequence_logprobs(tiny_model, batch.chosen_ids, mask)
 
 
+def test_sequence_logprobs_takes_chapter_6s_llama_and_nothing_else(tiny_model):
+    batch = encode_pairs(_CharTokenizer(), PAIRS)
+
+    class Wrapped(torch.nn.Module):          # same attributes, but not a Llama: no guessing
+        def __init__(self, llama):
+            super().__init__()
+            self.model, self.lm_head, self.config = llama.model, llama.lm_head, llama.config
+
+        def forward(self, ids):
+            return self.lm_head(self.model(ids))
+
+    with pytest.raises(TypeError, match="model must be a Llama"):
+        sequence_logprobs(Wrapped(tiny_model), batch.chosen_ids, batch.chosen_mask)
+
+
 def test_dpo_training_raises_preference_accuracy(tiny_model):
     torch.manual_seed(0)
     reference = tiny_model
@@ -384,7 +402,7 @@ def test_deterministic_preferences_run_dpo_off_but_not_ipo(beta):
 
 def test_on_policy_pairs_prefer_a_right_sample_to_a_wrong_one():
     from mlbook.llm.dpo import sample_preference_pairs
-    from mlbook.llm.instruct import Example
+    from mlbook.llm.tasks import Example
     tiny_model = Llama(LlamaConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, n_kv_heads=1,
                                    multiple_of=16, max_seq_len=256), seed=0).eval()
 

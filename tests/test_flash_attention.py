@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mlbook.attention import (
     FlashAttentionFunction, IOCounter, attention_peak_memory, block_sizes, flash_attention,
-    flash_attention_backward, flash_attention_forward,
+    flash_attention_backward, flash_attention_forward, forward_kv_outer, forward_q_outer,
     flash_attention_io, flash_io_bound, naive_softmax, online_softmax, online_softmax_trace,
     peak_rss_increase, safe_softmax, standard_attention, standard_attention_backward,
     sram_footprint, standard_attention_io, standard_io_bound, tile_schedule, tile_steps)
@@ -108,6 +108,23 @@ def test_forward_matches_sdpa_in_float32(n_q, n_k, br, bc, is_causal, loop_order
     if is_causal:
         s = s.masked_fill(torch.ones(n_q, n_k, dtype=torch.bool).triu(1), -math.inf)
     assert (lse - torch.logsumexp(s, -1)).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("loop_order, loop", [("kv_outer", forward_kv_outer),
+                                             ("q_outer", forward_q_outer)])
+def test_each_loop_order_is_a_public_function_that_computes_the_same(loop_order, loop):
+    # the chapter shows forward_kv_outer: it is the forward pass, not a copy of it
+    q, k, v = qkv(37, 29)
+    kw = dict(block_rows=8, block_cols=5, is_causal=True, dropout_p=0.1, dropout_seed=3)
+    counted, counted_loop = IOCounter(), IOCounter()
+    o, lse = flash_attention_forward(q, k, v, loop_order=loop_order, counter=counted, **kw)
+    o_loop, lse_loop = loop(q, k, v, counter=counted_loop, **kw)
+    assert torch.equal(o, o_loop) and torch.equal(lse, lse_loop)
+    assert counted == counted_loop and counted.tiles > 0
+    q.requires_grad_(True)
+    assert not loop(q, k, v)[0].requires_grad                     # runs without autograd
+    with pytest.raises(ValueError, match="block_rows"):
+        loop(q, k, v, block_rows=0)
 
 
 @pytest.mark.parametrize("is_causal", [False, True])

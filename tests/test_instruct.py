@@ -11,17 +11,17 @@ import pytest
 import torch
 
 from mlbook.llm.data import BPETokenizer
-from mlbook.llm.instruct import (ALPACA_PROMPT_NO_INPUT, ALPACA_PROMPT_WITH_INPUT,
-                                 HELDOUT_FAMILIES, IGNORE_INDEX, TASK_FAMILIES,
-                                 TRAIN_FAMILIES, Example, InstructionDataset, LoRALinear,
-                                 WORDS, SFTConfig, apply_lora, copy_losses, exact_match,
-                                 finetune, format_prompt,
-                                 generate_responses, greedy_matches, hidden_states,
-                                 invalid_reason, lcs_length, lora_parameter_count,
-                                 make_examples, make_seed_tasks, merge_lora,
-                                 reference_log_probs, rouge_l,
-                                 rouge_l_text, rouge_tokenize, self_instruct, sft_loss,
-                                 shared_prefix_length, trainable_parameters)
+from mlbook.llm.instruct import (IGNORE_INDEX, InstructionDataset, SFTConfig, copy_losses,
+                                 exact_match, finetune, forward_shared_prefix,
+                                 generate_responses, greedy_matches, reference_log_probs,
+                                 sft_loss, shared_prefix_length)
+from mlbook.llm.lora import (LoRALinear, apply_lora, lora_parameter_count, merge_lora,
+                             trainable_parameters)
+from mlbook.llm.self_instruct import (invalid_reason, lcs_length, rouge_l, rouge_l_text,
+                                      rouge_tokenize, self_instruct)
+from mlbook.llm.tasks import (ALPACA_PROMPT_NO_INPUT, ALPACA_PROMPT_WITH_INPUT,
+                              HELDOUT_FAMILIES, TASK_FAMILIES, TRAIN_FAMILIES, WORDS, Example,
+                              format_prompt, make_examples, make_seed_tasks)
 from mlbook.llm.llama import LLAMA_SIZES, Llama, LlamaConfig, causal_lm_loss
 
 
@@ -295,7 +295,7 @@ def test_sft_loss_equals_the_plain_loss_with_a_shared_prefix(tokenizer):
     model = tiny_model(tokenizer.vocab_size)
     prefix = shared_prefix_length(x)
     assert prefix > 20                                         # the shared Alpaca preamble
-    pre, rest = hidden_states(model, x, prefix)
+    pre, rest = forward_shared_prefix(model, x, prefix)
     full = model.model(x)
     assert torch.allclose(pre[0], full[0, :prefix], atol=1e-5)
     assert torch.allclose(rest, full[:, prefix:], atol=1e-5)
@@ -474,7 +474,7 @@ def test_lora_targets_must_exist():
 # Held-out contents and the answer baselines
 # ----------------------------------------------------------------------------------------
 def test_heldout_contents_never_appear_in_training():
-    from mlbook.llm.instruct import content_key, is_heldout_content
+    from mlbook.llm.tasks import content_key, is_heldout_content
     train = make_examples(TRAIN_FAMILIES, 2000, seed=0,
                           where=lambda e: not is_heldout_content(e))
     held = make_examples(TRAIN_FAMILIES, 400, seed=1, where=is_heldout_content)
@@ -486,14 +486,14 @@ def test_heldout_contents_never_appear_in_training():
 
 
 def test_same_content_means_same_answer_whatever_the_wording():
-    from mlbook.llm.instruct import content_key
+    from mlbook.llm.tasks import content_key
     by_key = {}
     for e in make_examples(["add", "convert_units", "extract_field"], 3000, seed=3):
         assert by_key.setdefault(content_key(e), e.output) == e.output
 
 
 def test_answer_baselines_by_hand():
-    from mlbook.llm.instruct import answer_baselines
+    from mlbook.llm.tasks import answer_baselines
     train = [Example("q", "", a, "add") for a in ["3", "3", "4", "5"]]
     evals = [Example("q", "", a, "add") for a in ["3", "4", "4", "9"]]
     b = answer_baselines(train, evals)["add"]
@@ -508,3 +508,32 @@ def test_where_that_nothing_satisfies_is_reported():
         make_examples(["even_odd"], 1, where=lambda e: False)
     with pytest.raises(TypeError, match="where"):
         make_examples(["even_odd"], 1, where="yes")
+
+
+# ----------------------------------------------------------------------------------------
+# The package: one module per idea, none hidden by a re-exported function
+# ----------------------------------------------------------------------------------------
+def test_the_llm_submodules_are_modules_not_the_functions_they_define():
+    import importlib
+    import types
+
+    import mlbook.llm as llm
+    for name in ("llama", "data", "train", "tasks", "self_instruct", "lora", "instruct", "dpo",
+                 "dpo_bandit"):
+        importlib.import_module(f"mlbook.llm.{name}")
+        assert isinstance(getattr(llm, name), types.ModuleType), name
+    assert callable(llm.train.cosine_lr) and callable(llm.self_instruct.self_instruct)
+
+
+def test_every_name_is_exported_by_the_module_that_defines_it_only():
+    import importlib
+    modules = {m: importlib.import_module(f"mlbook.llm.{m}")
+               for m in ("tasks", "self_instruct", "lora", "instruct", "dpo", "dpo_bandit")}
+    owner: dict[str, str] = {}
+    for m, mod in modules.items():
+        for name in mod.__all__:
+            assert name not in owner, f"{name} exported by {owner.get(name)} and {m}"
+            owner[name] = m
+            obj = getattr(mod, name)
+            if callable(obj) and hasattr(obj, "__module__"):
+                assert obj.__module__ == mod.__name__, f"{m} re-exports {name}"

@@ -1,11 +1,11 @@
-"""The cached models are trained on one thread whoever asks first (mlbook.llm.train.one_thread):
+"""The cached models are trained on one thread whoever asks first (mlbook.runtime.one_thread):
 a sum split over two threads is added in another order, so the weights would differ."""
 
 from __future__ import annotations
 
 import torch
 
-from mlbook.llm.train import one_thread
+from mlbook.runtime import one_thread
 
 
 def test_one_thread_inside_and_the_callers_setting_restored_after():

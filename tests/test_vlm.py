@@ -391,6 +391,36 @@ def test_vlm_parameter_count_from_the_config_equals_the_built_model(changes):
     assert vlm_parameter_counts(config)["total"] == TinyVLM(config, seed=None).num_parameters()
 
 
+def test_seeds_follow_llamas_rule_and_leave_the_global_generator_alone():
+    """An integer seed: the same weights every time, PyTorch's global generator untouched;
+    None: weights from the global generator, as Llama(seed=None) draws them."""
+    from mlbook.vlm import train_balancing_demo
+
+    def weights(model):
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = weights(TinyVLM(TINY_VLM, seed=3))
+    assert torch.equal(torch.get_rng_state(), state)
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+    state = torch.get_rng_state()
+    config = MoEConfig(hidden_size=8, moe_intermediate_size=8, n_routed_experts=4,
+                       num_experts_per_tok=2, n_shared_experts=0, balancing="bias")
+    runs = [train_balancing_demo(x, y, x, y, config, steps=3, batch_size=16, last=3, seed=5,
+                                 progress=False) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)         # no global side effect
+    assert (runs[0].load == runs[1].load).all()
+    assert torch.equal(weights(TinyVLM(TINY_VLM, seed=3)), first)
+    assert torch.equal(torch.get_rng_state(), state)
+    unseeded = [weights(TinyVLM(TINY_VLM, seed=None)) for _ in range(2)]
+    assert not torch.equal(unseeded[0], unseeded[1])          # the global generator moves on
+    torch.manual_seed(7)
+    again = weights(TinyVLM(TINY_VLM, seed=None))
+    torch.manual_seed(7)
+    assert torch.equal(weights(TinyVLM(TINY_VLM, seed=None)), again)
+
+
 def test_training_steps_lower_the_loss_and_move_the_expert_biases(tiny):
     vocab, config, examples = tiny
     model = TinyVLM(config, seed=0)

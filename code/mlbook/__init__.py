@@ -23,6 +23,8 @@ module                     chapter
                            and ``seed=None`` (fresh entropy)
 ``mlbook.memory``          any chapter: how far a call raises the process's resident memory
                            (``peak_rss_increase``; chapter 10's FlashAttention memory)
+``mlbook.cache``           chapters 6-8: the trained models that later chapters load
+                           instead of training again (``$MLBOOK_CACHE``, safe in parallel)
 =========================  ==========================================================
 """
 

@@ -22,6 +22,9 @@ The rules, once for the whole package:
 * **NaN and infinity are refused** wherever a finite number is meant, unless a check is
   asked to allow them (``allow_inf=True``).
 * **Integers must be integers:** ``3.0`` is refused where a count is meant.
+* **A string is not a list.** Where a list of things belongs (texts, words, lengths,
+  images), :func:`check_list` refuses a ``str``: iterating it would silently read it
+  character by character.
 * **seed=None means fresh, unpredictable randomness** (what :func:`numpy.random.default_rng`
   and Gymnasium's ``reset`` mean by it). Every function in mlbook that draws random numbers
   takes a ``seed`` (or ``rng``/``random_state``) whose *default is a fixed integer*, so the
@@ -41,13 +44,13 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 __all__ = [
     "ArgumentTypeError", "check_array", "check_bool", "check_callable", "check_choice",
-    "check_count", "check_index", "check_instance", "check_int", "check_number",
+    "check_count", "check_index", "check_instance", "check_int", "check_list", "check_number",
     "check_positive", "check_probability", "check_seed", "check_tensor", "check_token_ids",
     "check_integer_seed",
 ]
@@ -202,6 +205,58 @@ def check_instance(name: str, value: Any, cls: type | tuple[type, ...], *,
         raise ArgumentTypeError(f"{name} must be {what}, got {_show(value)} "
                                 f"of type {type(value).__name__}")
     return value
+
+
+def check_list(name: str, value: Any, *, what: str = "a list", min_len: int = 1,
+               max_len: int | None = None, exclude: type | tuple[type, ...] = (),
+               item: Callable[[str, Any], Any] | None = None) -> list:
+    """A list of things: a list, tuple or any other iterable except a string, returned as a
+    new ``list`` (an iterator is consumed).
+
+    what
+        What the list holds, for messages: ``"a list of sequence lengths"``.
+    min_len, max_len
+        The fewest and the most elements allowed (``min_len=1``: refuse an empty list;
+        ``max_len=None``: no upper bound).
+    exclude
+        Types refused although they are iterable, such as ``torch.Tensor`` where a list of
+        tensors belongs (iterating a tensor gives its rows) or a single record where a list
+        of records belongs.
+    item
+        A check called as ``item(f"{name}[{i}]", element)`` on every element, such as
+        :func:`check_count`; its return value replaces the element in the returned list.
+
+    A ``str`` or ``bytes`` is refused (a string is not a list of its characters), as are
+    ``None``, numbers and other values that cannot be iterated: :class:`ArgumentTypeError`.
+    A list of the wrong length: :class:`ValueError`. Both name the argument.
+    """
+    min_len = check_int("min_len", min_len, minimum=0)
+    if max_len is not None:
+        max_len = check_int("max_len", max_len, minimum=min_len)
+    if isinstance(value, (str, bytes)):
+        raise ArgumentTypeError(f"{name} must be {what}, got the string {_show(value)} (a "
+                                f"string is not a list of its characters)")
+    if exclude and isinstance(value, exclude):
+        raise ArgumentTypeError(f"{name} must be {what}, got a single "
+                                f"{type(value).__name__}")
+    try:
+        items = list(value)
+    except TypeError:                       # None, a number, a 0-d array: not iterable
+        raise ArgumentTypeError(f"{name} must be {what}, got {_show(value)} of type "
+                                f"{type(value).__name__}") from None
+    n = len(items)
+    if n < min_len or (max_len is not None and n > max_len):
+        if max_len == min_len:
+            want = f"exactly {min_len}"
+        elif max_len is None:
+            want = f"at least {min_len}"
+        else:
+            want = f"from {min_len} to {max_len}"
+        raise ValueError(f"{name} must be {what} with {want} element"
+                         f"{'' if want.endswith(' 1') else 's'}, got {n}")
+    if item is not None:
+        items = [item(f"{name}[{i}]", x) for i, x in enumerate(items)]
+    return items
 
 
 def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None,

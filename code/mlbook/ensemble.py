@@ -52,6 +52,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
 from .checks import (ArgumentTypeError, check_array, check_bool, check_callable, check_choice,
                      check_count, check_int, check_number, check_positive)
 from .progress import tqdm

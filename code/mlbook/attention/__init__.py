@@ -37,8 +37,8 @@ from .experiments import (
 from .flash import (
     FlashAttentionFunction, attention_peak_memory, dropout_mask, flash_decoding,
     merge_attention_partials, flash_attention, flash_attention_backward,
-    flash_attention_forward, naive_softmax, online_softmax, online_softmax_trace,
-    safe_softmax, standard_attention, standard_attention_backward)
+    flash_attention_forward, forward_kv_outer, forward_q_outer, naive_softmax, online_softmax,
+    online_softmax_trace, safe_softmax, standard_attention, standard_attention_backward)
 from .io import (
     IOCounter, TileStep, block_sizes, flash_attention_io, flash_io_bound, sram_footprint,
     standard_attention_io, standard_io_bound, tile_schedule, tile_steps)
@@ -54,6 +54,7 @@ __all__ = [
     "FlashAttentionFunction", "IOCounter", "TileStep", "attention_peak_memory", "block_sizes",
     "dropout_mask", "flash_decoding", "merge_attention_partials",
     "flash_attention", "flash_attention_backward", "flash_attention_forward",
+    "forward_kv_outer", "forward_q_outer",
     "flash_attention_io", "flash_io_bound", "naive_softmax", "online_softmax",
     "online_softmax_trace", "peak_rss_increase", "safe_softmax", "sram_footprint",
     "standard_attention", "standard_attention_backward", "standard_attention_io",

@@ -29,9 +29,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from mlbook.checks import ArgumentTypeError, check_bool, check_instance, check_integer_seed
-from mlbook.llm.llama import LlamaConfig
-
+from ..checks import (ArgumentTypeError, check_bool, check_instance, check_integer_seed,
+                      check_list)
+from ..llm.llama import LlamaConfig
 from .heads import (AttentionConfig, GQAConfig, GroupedQueryAttention, MLAConfig,
                     MultiHeadLatentAttention, _positive_int, kv_cache_elements)
 
@@ -130,7 +130,7 @@ def train_attention_variants(variants: dict[str, AttentionConfig], llama_config:
     their attention. Uses chapter 6's training loop :func:`mlbook.llm.train` (AdamW, cosine
     schedule, tqdm progress).
     """
-    from mlbook.llm import train
+    from mlbook.llm.train import train
     from mlbook.llm.train import TrainConfig, _check_stream
 
     check_instance("llama_config", llama_config, LlamaConfig)
@@ -189,13 +189,8 @@ def mla_decode_seconds(config: MLAConfig, context_lengths: list[int], *, repeats
     check_instance("config", config, MLAConfig, what="an MLAConfig")
     _positive_int("repeats", repeats)
     _positive_int("batch_size", batch_size)
-    if isinstance(context_lengths, (str, bytes)) or not hasattr(context_lengths, "__len__"):
-        raise ArgumentTypeError(f"context_lengths must be a list of positive integers, got "
-                                f"{context_lengths!r:.60}")
-    if not len(context_lengths):
-        raise ValueError("context_lengths must hold at least one length")
-    for i, n in enumerate(context_lengths):
-        _positive_int(f"context_lengths[{i}]", n)
+    context_lengths = check_list("context_lengths", context_lengths,
+                                 what="a list of positive integers", item=_positive_int)
     seed = check_integer_seed("seed", seed, fresh_if_none=True)
     check_bool("progress", progress)
     gen = torch.Generator().manual_seed(seed)

@@ -74,8 +74,9 @@ import numbers
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
 from ..checks import (ArgumentTypeError, check_bool, check_instance, check_integer_seed,
-                      check_tensor)
+                      check_list, check_tensor)
 from ..memory import peak_rss_increase
 from ..progress import tqdm
 from .io import (DEFAULT_BLOCK, IOCounter, LoopOrder, _blocks, _check_int, _check_order,
@@ -84,7 +85,7 @@ from .io import (DEFAULT_BLOCK, IOCounter, LoopOrder, _blocks, _check_int, _chec
 __all__ = [
     "naive_softmax", "safe_softmax", "online_softmax", "online_softmax_trace",
     "standard_attention", "standard_attention_backward",
-    "flash_attention_forward", "flash_attention_backward",
+    "flash_attention_forward", "forward_kv_outer", "forward_q_outer", "flash_attention_backward",
     "FlashAttentionFunction", "flash_attention", "dropout_mask",
     "merge_attention_partials", "flash_decoding",
     "attention_peak_memory",
@@ -478,7 +479,8 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
     loop_order
         ``"kv_outer"``: Algorithm 1 of FlashAttention (K, V tiles outside, updating O and
         the statistics in HBM after every tile, eq. 10.6); ``"q_outer"``: FlashAttention-2
-        (each Q tile stays on chip while all K, V tiles stream past, eq. 10.4).
+        (each Q tile stays on chip while all K, V tiles stream past, eq. 10.4). The two
+        loops are :func:`forward_kv_outer` and :func:`forward_q_outer`.
     counter
         If given, HBM element reads and writes are added to it.
     dropout_p, dropout_seed
@@ -497,29 +499,42 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool 
         The output ``(..., N_q, d)`` and the log-sum-exp of every row of ``S``,
         ``(..., N_q)``, eq. (10.8): all the backward pass needs besides Q, K, V, O.
     """
-    n_q, n_k, d = _check_qkv(q, k, v)
+    forward = forward_kv_outer if _check_order(loop_order) == "kv_outer" else forward_q_outer
+    return forward(q, k, v, is_causal=is_causal, scale=scale, block_rows=block_rows,
+                   block_cols=block_cols, sram_size=sram_size, counter=counter,
+                   dropout_p=dropout_p, dropout_seed=dropout_seed)
+
+
+def _check_forward(q: Tensor, k: Tensor, v: Tensor, is_causal: bool, scale: float | None,
+                   block_rows: int | None, block_cols: int | None, sram_size: int | None,
+                   counter: IOCounter | None, dropout_p: float, dropout_seed: int | None
+                   ) -> tuple[int, int, float, IOCounter, float]:
+    """The checks of the two forward loops; returns ``Br, Bc``, the scale, the counter and
+    ``dropout_p`` with their defaults filled in."""
+    _, _, d = _check_qkv(q, k, v)
     scale = _check_scale(scale, d)
     br, bc = _resolve_blocks(block_rows, block_cols, sram_size, d)
-    _check_order(loop_order)
     check_bool("is_causal", is_causal)
     dropout_p = _check_dropout(dropout_p, dropout_seed, need_seed=True)
-    counter = _check_counter(counter)
-    with torch.no_grad():
-        if loop_order == "kv_outer":
-            return _forward_kv_outer(q, k, v, br, bc, scale, is_causal, counter,
-                                     dropout_p, dropout_seed)
-        return _forward_q_outer(q, k, v, br, bc, scale, is_causal, counter, dropout_p,
-                                dropout_seed)
+    return br, bc, scale, _check_counter(counter), dropout_p
 
 
-def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
-                      is_causal: bool, counter: IOCounter, dropout_p: float = 0.0,
-                      dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
+@torch.no_grad()
+def forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
+                     scale: float | None = None, block_rows: int | None = None,
+                     block_cols: int | None = None, sram_size: int | None = None,
+                     counter: IOCounter | None = None, dropout_p: float = 0.0,
+                     dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Algorithm 1 of FlashAttention, line by line (line numbers in the comments).
 
     With ``dropout_p > 0`` it is Algorithm 2: the tile of probabilities is dropped out
-    (line 13 there) after the statistics are updated, eq. (10.9).
+    (line 13 there) after the statistics are updated, eq. (10.9). This is
+    :func:`flash_attention_forward` with ``loop_order="kv_outer"``: same arguments, same
+    result ``(o, lse)``.
     """
+    br, bc, scale, counter, dropout_p = _check_forward(
+        q, k, v, is_causal, scale, block_rows, block_cols, sram_size, counter, dropout_p,
+        dropout_seed)
     *lead, n_q, d = q.shape
     n_k = k.shape[-2]
     o = q.new_zeros(q.shape)                                   # line 2: O = 0 in HBM
@@ -563,10 +578,20 @@ def _forward_kv_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: 
     return o, lse
 
 
-def _forward_q_outer(q: Tensor, k: Tensor, v: Tensor, br: int, bc: int, scale: float,
-                     is_causal: bool, counter: IOCounter, dropout_p: float = 0.0,
-                     dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
-    """FlashAttention-2's forward: one Q tile on chip while every K, V tile passes by."""
+@torch.no_grad()
+def forward_q_outer(q: Tensor, k: Tensor, v: Tensor, *, is_causal: bool = False,
+                    scale: float | None = None, block_rows: int | None = None,
+                    block_cols: int | None = None, sram_size: int | None = None,
+                    counter: IOCounter | None = None, dropout_p: float = 0.0,
+                    dropout_seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """FlashAttention-2's forward: one Q tile on chip while every K, V tile passes by.
+
+    :func:`flash_attention_forward` with ``loop_order="q_outer"``: same arguments, same
+    result ``(o, lse)``.
+    """
+    br, bc, scale, counter, dropout_p = _check_forward(
+        q, k, v, is_causal, scale, block_rows, block_cols, sram_size, counter, dropout_p,
+        dropout_seed)
     *lead, n_q, d = q.shape
     n_k = k.shape[-2]
     o = q.new_empty(q.shape)
@@ -840,13 +865,8 @@ def attention_peak_memory(n_values: list[int], d: int = 64, *, block_rows: int =
     Linux only (see :func:`peak_rss_increase`).
     """
     d = _check_int("d", d)
-    if isinstance(n_values, (str, bytes)) or not hasattr(n_values, "__len__"):
-        raise ArgumentTypeError(f"n_values must be a list of sequence lengths, got "
-                                f"{n_values!r:.40}")
-    if not len(n_values):
-        raise ValueError("n_values must hold at least one sequence length")
-    for i, n in enumerate(n_values):
-        _check_int(f"n_values[{i}]", n)
+    n_values = check_list("n_values", n_values, what="a list of sequence lengths",
+                          item=_check_int)
     _check_int("block_rows", block_rows)
     _check_int("block_cols", block_cols)
     check_bool("is_causal", is_causal)
@@ -855,7 +875,6 @@ def attention_peak_memory(n_values: list[int], d: int = 64, *, block_rows: int =
     out = []
     gen = torch.Generator().manual_seed(seed)
     for n in tqdm(n_values, desc="peak memory", disable=not progress):
-        n = _check_int("n", n)
         q, k, v = (torch.randn(n, d, generator=gen) for _ in range(3))
         # Warm up both code paths on tiny inputs so one-off allocations are not counted.
         flash_attention_forward(q[:8], k[:8], v[:8], block_rows=4, block_cols=4,

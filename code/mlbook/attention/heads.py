@@ -81,10 +81,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.checks import (ArgumentTypeError, check_bool, check_count, check_instance, check_int,
-                           check_number, check_tensor)
-from mlbook.llm.llama import (LlamaConfig, RMSNorm, _apply_rope, _check_rope_tables, _dtype_of,
-                              _repeat_kv, hf_rope_theta, rope_cos_sin)
+from ..checks import (ArgumentTypeError, check_bool, check_count, check_instance, check_int,
+                      check_number, check_tensor)
+from ..llm.llama import (LlamaConfig, RMSNorm, _apply_rope, _check_rope_tables, _dtype_of,
+                         _repeat_kv, hf_rope_theta, rope_cos_sin)
 
 __all__ = [
     "GQAConfig", "MLAConfig", "AttentionConfig",
@@ -632,7 +632,9 @@ class MultiHeadLatentAttention(nn.Module):
     form) up-projects every cached latent to per-head keys and values at each step, as the
     equations are written; ``absorb=True`` runs attention on the latents themselves with
     ``W^UK`` applied to the query (9.8) and ``W^UV`` to the attention output before
-    ``o_proj`` (9.9). The two give the same output up to rounding.
+    ``o_proj`` (9.9). The two give the same output up to rounding. The pieces are public,
+    so each step can be run and read alone: :meth:`queries` and :meth:`latents` project,
+    :meth:`explicit_attention` and :meth:`absorbed_attention` attend in the two forms.
     """
 
     def __init__(self, config: MLAConfig):
@@ -709,8 +711,46 @@ class MultiHeadLatentAttention(nn.Module):
         return w[:, :c.qk_nope_head_dim], w[:, c.qk_nope_head_dim:]
 
     # ---- attention, two ways ------------------------------------------------------------
-    def _explicit(self, q_nope, q_rope, c_kv, k_rope):
-        """Up-project all ``S`` latents to keys ``(B, H, S, d_h + d_R)`` and values ``(B, H, S, d_v)``."""
+    def _check_heads_input(self, q_nope: Any, q_rope: Any, c_kv: Any, k_rope: Any) -> None:
+        """Shapes and dtypes for the two attention forms (metadata only: no pass over the data).
+
+        ``q_nope`` ``(B, H, T, d_h)``, ``q_rope`` ``(B, H, T, d_R)`` (from :meth:`queries`),
+        ``c_kv`` ``(B, S, d_c)``, ``k_rope`` ``(B, S, d_R)`` (from :meth:`latents` or the
+        cache) with ``S >= T >= 1``, all of the module's dtype."""
+        c = self.config
+        dtype = _dtype_of(self.kv_b_proj)
+        for name, t in (("q_nope", q_nope), ("q_rope", q_rope), ("c_kv", c_kv),
+                        ("k_rope", k_rope)):
+            check_tensor(name, t, finite=False, min_size=0)         # a floating-point tensor
+            if dtype is not None and t.dtype != dtype:
+                raise ArgumentTypeError(f"{name} must have the module's dtype {dtype}, got "
+                                        f"{t.dtype}")
+        b = q_nope.shape[0] if q_nope.dim() == 4 else None
+        t_new = q_nope.shape[2] if q_nope.dim() == 4 else None
+        s = c_kv.shape[1] if c_kv.dim() == 3 else None
+        for name, x, want, layout in (
+                ("q_nope", q_nope, (b, c.n_heads, t_new, c.qk_nope_head_dim),
+                 f"(B, H={c.n_heads}, T, d_h={c.qk_nope_head_dim})"),
+                ("q_rope", q_rope, (b, c.n_heads, t_new, c.qk_rope_head_dim),
+                 f"(B, H={c.n_heads}, T, d_R={c.qk_rope_head_dim}) like q_nope"),
+                ("c_kv", c_kv, (b, s, c.kv_lora_rank), f"(B, S, d_c={c.kv_lora_rank})"),
+                ("k_rope", k_rope, (b, s, c.qk_rope_head_dim),
+                 f"(B, S, d_R={c.qk_rope_head_dim}) like c_kv")):
+            if x.dim() != len(want) or any(w is not None and w != g for w, g in zip(want, x.shape)):
+                raise ValueError(f"{name} must have shape {layout}, got {tuple(x.shape)}")
+        if t_new < 1 or s < t_new:
+            raise ValueError(f"q_nope and c_kv must hold 1 <= T <= S positions (T new queries "
+                             f"after S - T cached ones), got T = {t_new} and S = {s}")
+
+    def explicit_attention(self, q_nope: torch.Tensor, q_rope: torch.Tensor,
+                           c_kv: torch.Tensor, k_rope: torch.Tensor) -> torch.Tensor:
+        """Up-project all ``S`` latents to keys ``(B, H, S, d_h + d_R)`` and values ``(B, H, S, d_v)``.
+
+        ``q_nope`` ``(B, H, T, d_h)`` and ``q_rope`` ``(B, H, T, d_R)`` from :meth:`queries`,
+        ``c_kv`` ``(B, S, d_c)`` and ``k_rope`` ``(B, S, d_R)`` from :meth:`latents` (or the
+        cache), ``S >= T``; returns the heads' outputs ``(B, H, T, d_v)``, before ``o_proj``.
+        """
+        self._check_heads_input(q_nope, q_rope, c_kv, k_rope)
         c = self.config
         b, s, _ = c_kv.shape
         kv = self.kv_b_proj(c_kv).view(b, s, c.n_heads, c.qk_nope_head_dim + c.v_head_dim)
@@ -719,8 +759,13 @@ class MultiHeadLatentAttention(nn.Module):
         q = torch.cat([q_nope, q_rope], dim=-1)                                       # (B, H, T, d_h + d_R)
         return _sdpa_causal(q, k, v, scale=self.softmax_scale)                        # (B, H, T, d_v)
 
-    def _absorbed(self, q_nope, q_rope, c_kv, k_rope):
-        """Attention on the latents: (9.8) for the scores, (9.9) for the output."""
+    def absorbed_attention(self, q_nope: torch.Tensor, q_rope: torch.Tensor,
+                           c_kv: torch.Tensor, k_rope: torch.Tensor) -> torch.Tensor:
+        """Attention on the latents: (9.8) for the scores, (9.9) for the output.
+
+        Arguments and result as :meth:`explicit_attention`, which it equals up to rounding.
+        """
+        self._check_heads_input(q_nope, q_rope, c_kv, k_rope)
         w_uk, w_uv = self.up_projections()                                             # (H, d_h|d_v, d_c)
         q_latent = torch.einsum("bhtd,hdc->bhtc", q_nope, w_uk)                        # W^UK^T q (B, H, T, d_c)
         scores = (torch.einsum("bhtc,bsc->bhts", q_latent, c_kv)
@@ -744,7 +789,7 @@ class MultiHeadLatentAttention(nn.Module):
         c_kv, k_rope = self._latents(x, start)
         if cache is not None:
             c_kv, k_rope = cache.update(c_kv, k_rope)                                   # (B, S, d_c), (B, S, d_R)
-        attend = self._absorbed if absorb else self._explicit
+        attend = self.absorbed_attention if absorb else self.explicit_attention
         out = attend(q_nope, q_rope, c_kv, k_rope)                                      # (B, H, T, d_v)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, c.n_heads * c.v_head_dim))
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..checks import (ArgumentTypeError, check_array, check_bool, check_count, check_instance,
-                      check_int, check_integer_seed, check_number, check_tensor,
+                      check_int, check_integer_seed, check_list, check_number, check_tensor,
                       check_token_ids)
 
 __all__ = [
@@ -70,6 +70,14 @@ def _check_text(name: str, text: Any) -> str:
         raise ArgumentTypeError(f"{name} must be a str, got {text!r:.60} of type "
                                 f"{type(text).__name__}")
     return text
+
+
+def _check_merge(name: str, pair: Any) -> tuple[str, str]:
+    """One learnt merge: a pair (tuple or list) of two strings, returned as a tuple."""
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+            or not all(isinstance(x, str) for x in pair)):
+        raise ArgumentTypeError(f"{name} must be a pair of strings, got {pair!r:.40}")
+    return tuple(pair)
 
 
 def corpus_fingerprint(documents: dict[str, str] | None = None) -> str:
@@ -133,14 +141,8 @@ class BPETokenizer:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         _check_vocab_size(vocab_size)
-        if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
-            raise ArgumentTypeError(f"texts must be a list of strings (a single string would be "
-                                    f"read character by character), got {texts!r:.60}")
-        texts = list(texts)
-        if not texts:
-            raise ValueError("texts: need at least one text to train the tokenizer on")
-        for i, text in enumerate(texts):
-            _check_text(f"texts[{i}]", text)
+        texts = check_list("texts", texts, what="a list of texts to train the tokenizer on",
+                           item=_check_text)
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),           # 2023 -> 2 0 2 3
@@ -376,15 +378,8 @@ def learn_bpe(text: str, num_merges: int) -> list[BPEStep]:
 def apply_bpe(text: str, merges: list[tuple[str, str]]) -> list[str]:
     """Segment new text with learnt merges, applied in the order they were learnt."""
     _check_text("text", text)
-    if isinstance(merges, (str, bytes)) or not hasattr(merges, "__iter__"):
-        raise ArgumentTypeError(f"merges must be a list of pairs of strings (the learn_bpe "
-                                f"steps' pairs), got {merges!r:.60}")
-    merges = list(merges)
-    for i, pair in enumerate(merges):
-        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                or not all(isinstance(x, str) for x in pair)):
-            raise ArgumentTypeError(f"merges[{i}] must be a pair of strings, got {pair!r:.40}")
-    merges = [tuple(pair) for pair in merges]
+    merges = check_list("merges", merges, min_len=0, item=_check_merge,
+                        what="a list of pairs of strings (the learn_bpe steps' pairs)")
     out = []
     for word in _words(text):
         symbols = tuple(word)

@@ -34,6 +34,7 @@ the output instead of being looked for at every layer and step. Functions that t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ __all__ = [
     "permute_hf_to_meta", "repeat_kv", "KVCache", "LlamaAttention", "LlamaMLP",
     "LlamaDecoderLayer", "LlamaModel", "Llama", "causal_lm_loss", "count_parameters",
     "parameter_breakdown", "LLAMA_SIZES", "PUBLISHED_PARAMETERS", "sample_next_token",
-    "generate", "saved_activation_bytes", "rope_score", "rope_score_profile",
+    "generate", "generate_grouped", "saved_activation_bytes", "rope_score", "rope_score_profile",
     "kv_cache_bytes_per_token", "hf_rope_theta",
 ]
 
@@ -579,14 +580,32 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(config.dim, config.n_kv_heads * config.head_dim, bias=False)
         self.o_proj = nn.Linear(config.n_heads * config.head_dim, config.dim, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: KVCache | None = None) -> torch.Tensor:
-        _check_layer_input(x, cos, sin, cache, self.q_proj)
+    def project_qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The queries and keys, rotated by RoPE (6.9), and the values of ``x`` ``(B, T, D)``.
+
+        ``cos``, ``sin``: ``(T, hd)``, the rotary tables of ``x``'s positions. Returns ``q``
+        ``(B, H, T, hd)``, ``k`` and ``v`` ``(B, G, T, hd)``: the first half of
+        :meth:`forward`, for code that arranges the attention itself (the shared-prompt
+        forward pass of chapter 7, :func:`mlbook.llm.instruct.forward_shared_prefix`).
+        """
+        _check_layer_input(x, cos, sin, None, self.q_proj)
+        return self._project_qkv(x, cos, sin)
+
+    def _project_qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`project_qkv` without the checks (:meth:`forward` checked its input)."""
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)     # (B, H, T, hd)
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, G, T, hd)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, G, T, hd)
-        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        return _apply_rope(q, cos, sin), _apply_rope(k, cos, sin), v
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        _check_layer_input(x, cos, sin, cache, self.q_proj)
+        b, t, _ = x.shape
+        q, k, v = self._project_qkv(x, cos, sin)                  # (B, H, T, hd), (B, G, T, hd) x 2
         start = 0
         if cache is not None:
             start = cache.length
@@ -889,6 +908,55 @@ def generate(model: Llama, input_ids: torch.Tensor, max_new_tokens: int, *,
             break
     model.train(was_training)
     return ids if input_ids.dim() == 2 else ids[0]
+
+
+@torch.no_grad()
+def generate_grouped(model: Llama, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                     eos_id: int, greedy: bool = False, temperature: float = 1.0,
+                     top_p: float = 1.0, seed: int | None = 0,
+                     batch_size: int = 64) -> list[list[int]]:
+    """The new tokens after each tokenised prompt, up to and including the first ``eos_id``.
+
+    ``prompts``: a list of token-id lists, of any lengths. Prompts of equal token length are
+    continued together, ``batch_size`` at a time, with :func:`generate` (no padding is
+    needed, so the result is what one-at-a-time decoding gives); group ``g`` (by length) and
+    chunk offset ``s`` are seeded with ``seed + 1000 g + s``. Returns one list of token ids
+    per prompt. Chapters 7 and 8 answer many prompts with it.
+    """
+    _check_sampling(temperature, top_p)
+    check_instance("model", model, Llama)
+    if not isinstance(prompts, Sequence) or isinstance(prompts, (str, bytes)):
+        raise ArgumentTypeError(f"prompts must be a list of token-id lists, got "
+                                f"{type(prompts).__name__}")
+    if not prompts:
+        raise ValueError("prompts must hold at least one prompt, got none")
+    vocab = model.config.vocab_size
+    rows = [check_array(f"prompts[{i}]", p, ndim=1, integer=True, minimum=0,
+                        maximum=vocab - 1).tolist() for i, p in enumerate(prompts)]
+    check_int("max_new_tokens", max_new_tokens, minimum=0)
+    longest = max(len(r) for r in rows)
+    if longest + max_new_tokens > model.config.max_seq_len:
+        raise ValueError(f"prompts: the longest prompt ({longest} tokens) + max_new_tokens "
+                         f"({max_new_tokens}) is longer than the context of "
+                         f"{model.config.max_seq_len} tokens")
+    check_int("eos_id", eos_id, minimum=0, maximum=vocab - 1)
+    check_bool("greedy", greedy)
+    seed = check_integer_seed("seed", seed)
+    check_count("batch_size", batch_size)
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(rows):
+        groups.setdefault(len(p), []).append(i)
+    out: list[list[int]] = [[] for _ in rows]
+    for g, (length, idx) in enumerate(sorted(groups.items())):
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s:s + batch_size]
+            ids = torch.tensor([rows[i] for i in chunk])                  # (b, length)
+            new = generate(model, ids, max_new_tokens, greedy=greedy, temperature=temperature,
+                           top_p=top_p, eos_id=eos_id,
+                           seed=None if seed is None else seed + 1000 * g + s)[:, length:]
+            for row, i in zip(new.tolist(), chunk):
+                out[i] = row[:row.index(eos_id) + 1] if eos_id in row else row
+    return out
 
 
 # ----------------------------------------------------------------------------------------

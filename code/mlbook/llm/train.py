@@ -30,7 +30,6 @@ argument); token streams are checked against the model's vocabulary, and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -39,7 +38,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -48,6 +47,7 @@ from ..cache import atomic_write, cache_dir, cached
 from ..checks import (ArgumentTypeError, check_bool, check_count, check_instance, check_int,
                       check_integer_seed, check_number, check_token_ids)
 from ..progress import tqdm
+from ..runtime import one_thread
 
 from .data import BPETokenizer, CorpusData, build_corpus, get_batch, shard
 from .llama import Llama, LlamaConfig, causal_lm_loss
@@ -55,8 +55,7 @@ from .llama import Llama, LlamaConfig, causal_lm_loss
 __all__ = [
     "TrainConfig", "TrainHistory", "cosine_lr", "make_optimizer", "evaluate", "train",
     "save_checkpoint", "load_checkpoint", "TINY_LLAMA", "TINY_TRAIN", "TINY_VOCAB",
-    "cache_dir", "tiny_llama_key", "PretrainedTinyLlama", "pretrained_tiny_llama",
-    "one_thread",
+    "tiny_llama_key", "PretrainedTinyLlama", "pretrained_tiny_llama",
 ]
 
 
@@ -268,23 +267,6 @@ def train(model: Llama, train_ids: torch.Tensor, val_ids: torch.Tensor | None,
 # ----------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block on one torch thread, then restore the caller's setting.
-
-    The cached models are trained this way, whichever chapter asks for them first. Sums split
-    over several threads are added in another order, so a model trained on two threads is not
-    the one trained on one: chapter 8 opened alone (it works on two threads) would otherwise
-    train a different model from the one chapters 6 and 7 (one thread) cache in the book.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def save_checkpoint(path: str | Path, model: Llama, **extra: Any) -> Path:
     """Write the model's config and weights, plus any ``extra`` plain data, to ``path``.
 
@@ -397,7 +379,7 @@ def pretrained_tiny_llama(*, retrain: bool = False, progress: bool = True,
     def build() -> PretrainedTinyLlama:
         torch.manual_seed(model_seed)
         model = Llama(model_config, seed=model_seed)
-        with one_thread():
+        with one_thread():    # the same weights whichever chapter trains them first
             history = train(model, data.train_ids, data.val_ids, train_config,
                             progress=progress)
         save_checkpoint(path, model, tokenizer=data.tokenizer.to_str(),

@@ -46,11 +46,10 @@ from typing import Any, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
-
-from ..checks import (ArgumentTypeError, check_array, check_bool, check_index, check_instance,
-                      check_int, check_positive)
 from gymnasium import spaces
 
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_index, check_instance,
+                      check_int, check_list, check_positive)
 from .mdp import FiniteMDP, check_discount, check_policy
 
 __all__ = ["ACTIONS", "ACTION_NAMES", "ARROW_CHARS", "CELL_COLORS", "GridWorld",
@@ -109,9 +108,8 @@ class GridWorld(gym.Env):
                  r_other: float = 0.0, gamma: float = 0.9, start: Cell | None = (0, 0),
                  render_mode: str | None = None):
         self.n_rows, self.n_cols = _check_size(size)
-        if isinstance(forbidden, str) or not hasattr(forbidden, "__iter__"):
-            raise ArgumentTypeError(f"forbidden must be a collection of (row, col) cells, "
-                                    f"got {type(forbidden).__name__}")
+        forbidden = check_list("forbidden", forbidden, min_len=0,
+                               what="a collection of (row, col) cells")
         self.forbidden: tuple[Cell, ...] = tuple(
             sorted({self._check_cell(c, "forbidden cell") for c in forbidden}))
         self.target: Cell = self._check_cell(target, "target")
@@ -324,9 +322,8 @@ def policy_from_arrows(world: GridWorld, rows: Sequence[str]) -> np.ndarray:
     holds another character.
     """
     check_instance("world", world, GridWorld)
-    if isinstance(rows, str) or not isinstance(rows, (list, tuple)):
-        raise ArgumentTypeError(f"rows must be a list of strings, one per row of the board, "
-                                f"got {type(rows).__name__}")
+    rows = check_list("rows", rows, what="a list of strings, one per row of the board",
+                      min_len=0)
     cleaned = ["".join(str(r).split()) for r in rows]
     if len(cleaned) != world.n_rows or any(len(r) != world.n_cols for r in cleaned):
         raise ValueError(

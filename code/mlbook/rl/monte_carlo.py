@@ -57,10 +57,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
-                      check_instance, check_number, check_seed)
-from ..progress import tqdm
 
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
+                      check_instance, check_list, check_number, check_seed)
+from ..progress import tqdm
 from .episodes import EpisodeSampler, discounted_return, discounted_returns, policy_cdf
 from .mdp import FiniteMDP, check_policy, uniform_policy
 from .planning import evaluate_policy_exact, greedy_policy
@@ -691,9 +691,8 @@ def mc_off_policy_prediction(episodes, target: np.ndarray, behavior: np.ndarray,
                          "target policy can take (coverage)")
     gamma = _check_gamma(gamma)
     weighted = check_bool("weighted", weighted)
-    if isinstance(episodes, (str, bytes)) or not hasattr(episodes, "__iter__"):
-        raise ArgumentTypeError(f"episodes must be an iterable of (states, actions, rewards) "
-                                f"triples, got {type(episodes).__name__}")
+    episodes = check_list("episodes", episodes, min_len=0,
+                          what="an iterable of (states, actions, rewards) triples")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(b > 0, pi / np.where(b > 0, b, 1.0), 0.0).tolist()
     q = np.zeros((S, A))

@@ -43,14 +43,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
+                      check_instance, check_int, check_integer_seed, check_list, check_number,
+                      check_seed, check_tensor, check_token_ids)
+from ..llm.llama import Llama, LlamaConfig, count_parameters
+from ..llm.train import TrainConfig, cosine_lr, make_optimizer
 from ..progress import tqdm
-
-from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_choice,
-                           check_count, check_instance, check_int, check_integer_seed,
-                           check_number, check_seed, check_tensor, check_token_ids)
-from mlbook.llm.llama import Llama, LlamaConfig, count_parameters
-from mlbook.llm.train import TrainConfig, cosine_lr, make_optimizer
-
 from .moe import MoE, MoEConfig, moe_layer_parameter_counts
 from .moonvit import MoonViT, MoonViTConfig, PackedImages, pack_images
 from .projector import MLPProjector, pixel_shuffle, projector_parameters
@@ -95,6 +94,9 @@ class TinyVLM(nn.Module):
 
     ``forward(batch)``: a :class:`VQABatch` -> logits ``(B, T, V)`` over the sequence
     ``[image tokens of example b, question words, answer]``, right-padded to ``T``.
+    An integer ``seed`` makes the initial weights repeatable and leaves PyTorch's global
+    generator as it was; ``None`` draws them from the global generator (as
+    :class:`~mlbook.llm.llama.Llama` and :class:`~mlbook.vlm.moonvit.MoonViT` do).
     """
 
     def __init__(self, config: VLMConfig, *, seed: int | None = 0):
@@ -102,20 +104,25 @@ class TinyVLM(nn.Module):
         check_instance("config", config, VLMConfig)
         seed = check_integer_seed("seed", seed)
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
+        if seed is None:                      # PyTorch's global generator, as Llama(seed=None)
+            self._build(config, None)
+        else:                                 # seeded here; the caller's generator is untouched
+            with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-            self.vision_tower = MoonViT(config.vision)
-            self.multi_modal_projector = MLPProjector(config.vision.hidden_size, config.text.dim,
-                                                      config.vision.merge_kernel_size)
-            self.language_model = Llama(config.text, seed=seed)
-            for i, layer in enumerate(self.language_model.model.layers):
-                if i >= config.first_k_dense_replace:
-                    layer.mlp = MoE(config.moe)               # swap the SwiGLU for an MoE layer
-            for moe in self.moe_layers():                     # initialise like the rest of LLaMA
-                for module in moe.modules():
-                    if isinstance(module, nn.Linear):
-                        nn.init.normal_(module.weight, std=0.02)
+                self._build(config, seed)
+
+    def _build(self, config: VLMConfig, seed: int | None) -> None:
+        self.vision_tower = MoonViT(config.vision)
+        self.multi_modal_projector = MLPProjector(config.vision.hidden_size, config.text.dim,
+                                                  config.vision.merge_kernel_size)
+        self.language_model = Llama(config.text, seed=seed)
+        for i, layer in enumerate(self.language_model.model.layers):
+            if i >= config.first_k_dense_replace:
+                layer.mlp = MoE(config.moe)                   # swap the SwiGLU for an MoE layer
+        for moe in self.moe_layers():                         # initialise like the rest of LLaMA
+            for module in moe.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.normal_(module.weight, std=0.02)
 
     def moe_layers(self) -> list[MoE]:
         return [m for m in self.language_model.modules() if isinstance(m, MoE)]
@@ -202,33 +209,30 @@ def _check_packed(images: Any, vision: MoonViTConfig) -> None:
                              f"{vision.patch_size * k} pixels")
 
 
+def _check_example(name: str, example: Any) -> VQAExample:
+    return check_instance(name, example, VQAExample)
+
+
 def _check_examples(name: str, examples: Any, *, allow_empty: bool = False) -> list:
-    """A list (or tuple) of :class:`VQAExample`; a string or a single example is refused."""
-    if isinstance(examples, (str, bytes, VQAExample)) or not hasattr(examples, "__len__") \
-            or not hasattr(examples, "__getitem__"):
-        raise ArgumentTypeError(f"{name} must be a list of VQAExample, got "
-                                f"{type(examples).__name__}")
-    if not allow_empty and len(examples) == 0:
-        raise ValueError(f"{name} must hold at least one example")
-    for i, ex in enumerate(examples):
-        if not isinstance(ex, VQAExample):
-            raise ArgumentTypeError(f"{name}[{i}] must be a VQAExample, got "
-                                    f"{type(ex).__name__}")
-    return examples
+    """A list (or tuple) of :class:`VQAExample`, returned as a list; a string or a single
+    example is refused."""
+    return check_list(name, examples, what="a list of VQAExample", exclude=VQAExample,
+                      min_len=0 if allow_empty else 1, item=_check_example)
+
+
+def _check_word(name: str, word: Any) -> str:
+    if not isinstance(word, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {word!r:.30} of type "
+                                f"{type(word).__name__}")
+    return word
 
 
 class WordVocab:
     """A word-level vocabulary: id 0 is ``<pad>``; words are split on spaces."""
 
     def __init__(self, words: Sequence[str]):
-        if isinstance(words, (str, bytes)) or not hasattr(words, "__iter__"):
-            raise ArgumentTypeError(f"words must be a list of strings (a single string would be "
-                                    f"read letter by letter), got {words!r:.60}")
-        words = list(words)
-        bad = [w for w in words if not isinstance(w, str)]
-        if bad:
-            raise ArgumentTypeError(f"words must be strings, got {bad[0]!r:.30} of type "
-                                    f"{type(bad[0]).__name__}")
+        words = check_list("words", words, what="a list of strings", min_len=0,
+                           item=_check_word)
         self.itos = ["<pad>"] + [w for w in dict.fromkeys(words) if w != "<pad>"]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
@@ -322,19 +326,15 @@ def render_example(digits: Sequence[torch.Tensor], layout: str, scale: int,
     digit, ``"row"`` and ``"column"`` two.
     """
     check_choice("layout", layout, list(QUESTIONS))
-    if isinstance(digits, (str, bytes, torch.Tensor)) or not hasattr(digits, "__len__"):
-        raise ArgumentTypeError(f"digits must be a list of (8, 8) tensors, got "
-                                f"{type(digits).__name__}")
     count = 1 if layout == "single" else 2
-    if len(digits) != count:
-        raise ValueError(f"digits: layout {layout!r} takes {count} digit(s), got {len(digits)}")
+    digits = check_list("digits", digits, exclude=torch.Tensor, min_len=count, max_len=count,
+                        what=f"a list of (8, 8) tensors (layout {layout!r} takes {count})")
     for i, digit in enumerate(digits):
         check_tensor(f"digits[{i}]", digit, shape=(8, 8), dtype=None, layout="(8, 8)")
     check_count("scale", scale)
     for name, pair, low in (("canvas", canvas, 1), ("offset", offset, 0)):
-        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
-            raise ArgumentTypeError(f"{name} must be a pair of integers, got {pair!r:.40}")
-        for i, v in enumerate(pair):
+        for i, v in enumerate(check_list(name, pair, what="a pair of integers", min_len=2,
+                                         max_len=2)):
             check_int(f"{name}[{i}]", v, minimum=low)
     side = 8 * scale
     image = torch.zeros(1, *canvas)
@@ -370,12 +370,9 @@ def make_digit_vqa(images: torch.Tensor, labels: torch.Tensor, n: int, *, seed: 
     check_count("n", n)
     check_count("grid", grid)
     check_int("max_margin", max_margin, minimum=0)
-    if isinstance(layouts, (str, bytes)) or not hasattr(layouts, "__iter__"):
-        raise ArgumentTypeError(f"layouts must be a list of layout names (a subset of "
-                                f"{list(QUESTIONS)}), got {layouts!r:.40}")
-    layouts = list(layouts)
-    if not layouts or any(not isinstance(layout, str) or layout not in QUESTIONS
-                          for layout in layouts):
+    layouts = check_list("layouts", layouts,
+                         what=f"a list of layout names (a subset of {list(QUESTIONS)})")
+    if any(not isinstance(layout, str) or layout not in QUESTIONS for layout in layouts):
         raise ValueError(f"layouts must be a non-empty subset of {list(QUESTIONS)}, got {layouts}")
     rng = check_seed("seed", seed)
     examples = []
@@ -414,7 +411,7 @@ def collate(examples: Sequence[VQAExample], vocab: WordVocab, patch_size: int,
 
     Every image's patch grid must split into ``merge_kernel_size`` blocks (the answer
     positions count the tokens the pixel shuffle leaves)."""
-    _check_examples("examples", examples)
+    examples = _check_examples("examples", examples)
     check_instance("vocab", vocab, WordVocab)
     check_count("patch_size", patch_size)
     check_count("merge_kernel_size", merge_kernel_size)
@@ -449,16 +446,11 @@ def predict_answers(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordV
     evaluation does, so an untrained model is at chance rather than below it.
     """
     check_instance("model", model, TinyVLM)
-    _check_examples("examples", examples, allow_empty=True)
+    examples = _check_examples("examples", examples, allow_empty=True)
     check_instance("vocab", vocab, WordVocab)
     check_count("batch_size", batch_size)
     if candidates is not None:
-        if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
-            raise ArgumentTypeError(f"candidates must be a list of answer words (a string would "
-                                    f"be read letter by letter), got {candidates!r:.40}")
-        candidates = list(candidates)
-        if not candidates:
-            raise ValueError("candidates must hold at least one answer word")
+        candidates = check_list("candidates", candidates, what="a list of answer words")
         unknown = [c for c in candidates if c not in vocab.stoi]
         if unknown:
             raise ValueError(f"candidates must be words of the vocabulary, got {unknown}")
@@ -480,7 +472,7 @@ def predict_answers(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordV
 
 def evaluate_vlm(model: TinyVLM, examples: Sequence[VQAExample], vocab: WordVocab) -> float:
     """Accuracy of :func:`predict_answers` on ``examples`` (at least one)."""
-    _check_examples("examples", examples)
+    examples = _check_examples("examples", examples)
     predictions = predict_answers(model, examples, vocab)
     return float(np.mean([p == ex.answer for p, ex in zip(predictions, examples)]))
 
@@ -505,7 +497,7 @@ def pretrain_vision(model: TinyVLM, examples: Sequence[VQAExample], config: Trai
     the head behind.
     """
     check_instance("model", model, TinyVLM)
-    _check_examples("examples", examples)
+    examples = _check_examples("examples", examples)
     check_instance("config", config, TrainConfig)
     check_bool("progress", progress)
     singles = [ex for ex in examples if ex.layout == "single"]
@@ -573,11 +565,11 @@ def train_vlm(model: TinyVLM, train_examples: Sequence[VQAExample], vocab: WordV
     ``config.eval_every`` steps and at the end.
     """
     check_instance("model", model, TinyVLM)
-    _check_examples("train_examples", train_examples)
+    train_examples = _check_examples("train_examples", train_examples)
     check_instance("vocab", vocab, WordVocab)
     check_instance("config", config, TrainConfig)
     if val_examples is not None:
-        _check_examples("val_examples", val_examples)
+        val_examples = _check_examples("val_examples", val_examples)
     check_bool("progress", progress)
     if len(train_examples) < config.batch_size:
         raise ValueError(f"train_examples: need at least batch_size = {config.batch_size} "

@@ -47,12 +47,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ..progress import tqdm
 
-from mlbook.checks import (ArgumentTypeError, check_array, check_bool, check_choice,
-                           check_count, check_instance, check_int, check_integer_seed,
-                           check_number, check_tensor)
-from mlbook.llm.llama import LlamaMLP, _check_features, _dtype_of
+from ..checks import (ArgumentTypeError, check_array, check_bool, check_choice, check_count,
+                      check_instance, check_int, check_integer_seed, check_number, check_tensor)
+from ..llm.llama import LlamaMLP, _check_features, _dtype_of
+from ..progress import tqdm
 
 __all__ = [
     "MoEConfig", "SwiGLUExpert", "RouterOutput", "TopKRouter", "MoE",
@@ -492,7 +491,8 @@ def train_balancing_demo(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     Each input row is one "token". ``load`` sums the routing counts of the ``last`` steps.
     With ``balancing="bias"`` the bias is updated after every step (11.11); with
     ``"aux_loss"`` the auxiliary loss (11.10) is added to the cross-entropy. ``last`` is at
-    most ``steps``.
+    most ``steps``. ``seed`` fixes the initial weights and the batches (``None``: fresh
+    randomness); PyTorch's global generator is left as it was.
     """
     check_tensor("x_train", x_train, ndim=2, layout="(N, n_inputs)")
     check_tensor("y_train", y_train, ndim=1, dtype="int", minimum=0, layout="(N,)")
@@ -516,8 +516,9 @@ def train_balancing_demo(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
         raise ValueError(f"last ({last}) must be at most steps ({steps})")
     seed = check_integer_seed("seed", seed, fresh_if_none=True)
     check_bool("progress", progress)
-    torch.manual_seed(seed)
-    model = MoEClassifier(x_train.shape[1], int(y_train.max()) + 1, config)
+    with torch.random.fork_rng(devices=[]):   # seeded here; the caller's generator is untouched
+        torch.manual_seed(seed)
+        model = MoEClassifier(x_train.shape[1], int(y_train.max()) + 1, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(seed)
     history = []

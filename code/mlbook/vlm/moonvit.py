@@ -55,9 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.checks import (ArgumentTypeError, check_array, check_count, check_instance,
-                           check_integer_seed, check_number, check_tensor)
-from mlbook.llm.llama import _check_features, _dtype_of, rope_inverse_frequencies
+from ..checks import (ArgumentTypeError, check_array, check_count, check_instance,
+                      check_integer_seed, check_list, check_number, check_tensor)
+from ..llm.llama import _check_features, _check_rope_tables, _dtype_of, rope_inverse_frequencies
 
 __all__ = [
     "MoonViTConfig", "KIMI_VL_MOONVIT", "patch_grid", "pad_to_multiple", "patchify",
@@ -92,14 +92,11 @@ def _check_image(name: str, image: Any, channels: int | None = None) -> torch.Te
 
 
 def _check_images(images: Any, channels: int | None = None) -> list[torch.Tensor]:
-    if isinstance(images, (str, bytes, torch.Tensor)) or not hasattr(images, "__len__"):
-        raise ArgumentTypeError(f"images must be a list of (C, H, W) tensors, got "
-                                f"{type(images).__name__}")
-    if len(images) == 0:
-        raise ValueError("images: pack_images needs at least one image")
+    images = check_list("images", images, what="a list of (C, H, W) tensors",
+                        exclude=torch.Tensor)
     for i, image in enumerate(images):
         _check_image(f"images[{i}]", image, channels)
-    return list(images)
+    return images
 
 
 # ----------------------------------------------------------------------------------------
@@ -212,10 +209,8 @@ def unpatchify(patches: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     check_tensor("patches", patches, ndim=4, dtype=None, layout="(h*w, C, p, p)")
     if patches.shape[2] != patches.shape[3]:
         raise ValueError(f"patches must be square, (h*w, C, p, p), got {tuple(patches.shape)}")
-    if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__") or len(grid) != 2:
-        raise ArgumentTypeError(f"grid must be a pair (h, w) of positive integers, got "
-                                f"{grid!r:.40}")
-    h, w = (_positive_int(f"grid[{i}]", side) for i, side in enumerate(grid))
+    h, w = check_list("grid", grid, what="a pair (h, w) of positive integers", min_len=2,
+                      max_len=2, item=_positive_int)
     n, c, p, _ = patches.shape
     if n != h * w:
         raise ValueError(f"{n} patches do not fill a grid of {h} x {w}")
@@ -436,8 +431,6 @@ def apply_rope_2d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     The tables may also be ``(1, hd)``, one position for every row; tables of any other
     shape raise ``ValueError`` instead of broadcasting.
     """
-    from mlbook.llm.llama import _check_rope_tables
-
     if isinstance(x, torch.Tensor) and x.dim() < 2:
         raise ValueError(f"x must have shape (..., L, hd), got {tuple(x.shape)}")
     _check_rope_tables(x, cos, sin)
@@ -652,7 +645,9 @@ class MoonViT(nn.Module):
     ``forward(pixel_values, grid_hws)``: ``(L, C, p, p)`` and ``(N, 2)`` as made by
     :func:`pack_images` -> ``(L, D)``. :meth:`encode` takes a list of ``(C, H, W)`` images
     and encodes them packed; :meth:`encode_separately` runs them one at a time (the
-    reference that packing must reproduce). ``seed`` makes the initial weights repeatable.
+    reference that packing must reproduce). An integer ``seed`` makes the initial weights
+    repeatable and leaves PyTorch's global generator as it was; ``None`` draws them from the
+    global generator (as :class:`~mlbook.llm.llama.Llama` does).
     """
 
     def __init__(self, config: MoonViTConfig, *, seed: int | None = None):
@@ -684,12 +679,12 @@ class MoonViT(nn.Module):
 
     def encode(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Encode ``images`` packed into one sequence; one ``(h_i * w_i, D)`` tensor per image."""
-        _check_images(images, self.config.num_channels)
+        images = _check_images(images, self.config.num_channels)
         packed = pack_images(images, self.config.patch_size)
         features = self(packed.pixel_values, packed.grid_hws)
         return list(features.split(packed.lengths))
 
     def encode_separately(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Encode each image alone (no packing, no mask): the reference for :meth:`encode`."""
-        _check_images(images, self.config.num_channels)
+        images = _check_images(images, self.config.num_channels)
         return [self.encode([image])[0] for image in images]

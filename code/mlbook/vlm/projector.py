@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbook.checks import ArgumentTypeError, check_count, check_number, check_tensor
-
+from ..checks import ArgumentTypeError, check_count, check_number, check_tensor
 from .moonvit import _check_grids
 
 __all__ = ["merged_grid_hws", "pixel_shuffle", "pixel_unshuffle", "MLPProjector",
