@@ -11,7 +11,7 @@ accounting) are in :mod:`mlbook.attention.heads`; this module puts them to work,
   own attention, which is :class:`mlbook.llm.llama.LlamaAttention`);
 * :func:`llama_with_attention`, the tiny LLaMA with every layer's attention replaced, and
   :func:`train_attention_variants` (with its record :class:`VariantRun`), which trains one
-  such model per variant with chapter 6's :func:`mlbook.llm.train` on the same budget and
+  such model per variant with chapter 6's :func:`mlbook.llm.train.train` on the same budget and
   data, comparing validation loss against KV-cache size (equations (9.5) and (9.12));
 * :func:`mla_decode_seconds`, the wall-clock time of one decoding step of MLA with and
   without absorbing the up-projections (equations (9.8)-(9.9)).
@@ -127,7 +127,7 @@ def train_attention_variants(variants: dict[str, AttentionConfig], llama_config:
 
     Every model starts from the same seed (same embeddings and SwiGLU blocks) and sees the
     same batches in the same order (``train_config.seed``), so the runs differ only in
-    their attention. Uses chapter 6's training loop :func:`mlbook.llm.train` (AdamW, cosine
+    their attention. Uses chapter 6's training loop :func:`mlbook.llm.train.train` (AdamW, cosine
     schedule, tqdm progress).
     """
     from mlbook.llm.train import train
