@@ -31,10 +31,11 @@ The rules, once for the whole package:
   book's runs are reproducible unless a caller asks for ``None`` explicitly. See
   :func:`check_seed` (numpy) and :func:`check_integer_seed` (PyTorch). Three kinds of
   callable follow their ecosystems instead: the model constructors (``Llama``,
-  ``MoonViT``, which are ``torch.nn`` modules) default to ``seed=None``, which draws the initial weights from
-  PyTorch's global generator as every ``torch.nn`` layer does (``torch.manual_seed``
-  governs them), as does ``mlbook.llm.llama.generate`` (sampling, as Hugging Face's
-  ``generate`` does), and ``GridWorld.reset(seed=None)`` keeps Gymnasium's meaning.
+  ``MoonViT``, which are ``torch.nn`` modules) default to ``seed=None``, which draws the
+  initial weights from PyTorch's global generator as every ``torch.nn`` layer does
+  (``torch.manual_seed`` governs them), as does ``mlbook.llm.llama.generate`` (sampling,
+  as Hugging Face's ``generate`` does), and ``GridWorld.reset(seed=None)`` keeps
+  Gymnasium's meaning.
 * **Tensors are checked, not converted.** :func:`check_tensor` takes only a
   ``torch.Tensor`` (a list or a numpy array where a tensor belongs is a slip, refused) and
   checks its number of dimensions, shape, kind of dtype (floating point, integer, boolean)
