@@ -53,10 +53,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Chapter 7's and 8's modules, mlbook.llm.tasks, .self_instruct, .lora, .instruct, .dpo and
-# .dpo_bandit (and the package mlbook.llm, which re-exports them), are added to this list by
-# the helper that brings those modules up to issue 24 (with their examples below); until then
-# they are not walked.
+#: The modules whose ``__all__`` is walked: every module of mlbook. A name re-exported by a
+#: package is covered once, under the first module listed that exports it, so the packages
+#: whose examples are keyed by their submodules (``mlbook.llm``) come after them.
 IN_SCOPE = [
     "mlbook.checks",
     "mlbook.estimation", "mlbook.ensemble", "mlbook.approximation",
@@ -68,10 +67,10 @@ IN_SCOPE = [
     "mlbook.attention.io",
     "mlbook.vlm", "mlbook.vlm.moonvit", "mlbook.vlm.projector", "mlbook.vlm.moe",
     "mlbook.vlm.model",
-    # mlbook.llm re-exports chapter 7's and 8's modules (tasks, self_instruct, lora, instruct,
-    # dpo, dpo_bandit), which are brought up to issue 24 separately: its modules are listed
-    # one by one
     "mlbook.llm.data", "mlbook.llm.llama", "mlbook.llm.scaling", "mlbook.llm.train",
+    "mlbook.llm.tasks", "mlbook.llm.self_instruct", "mlbook.llm.lora", "mlbook.llm.instruct",
+    "mlbook.llm.dpo", "mlbook.llm.dpo_bandit", "mlbook.runtime",
+    "mlbook.llm",       # re-exports the names above: listed last, so nothing is new here
 ]
 
 #: A refusal must come back within this many seconds.
@@ -1052,6 +1051,7 @@ def _examples() -> dict[str, Example]:
     ex.update(_attention_examples())
     ex.update(_vlm_examples())
     ex.update(_llm_examples())
+    ex.update(_chapter78_examples())
     return ex
 
 
@@ -2276,6 +2276,493 @@ def _llm_examples() -> dict[str, Example]:
     return ex
 
 
+# ---- chapters 7 and 8: mlbook.llm.tasks, .self_instruct, .lora, .instruct, .dpo, .dpo_bandit
+#: Free text (an instruction, an answer, a prompt): any string is valid, so "bad_choice" is not
+#: a bad kind; None and a number are.
+TEXT = ["none", "zero"]
+#: A ``random.Random`` (the task generator's): None, a string, a number or a bool is a slip.
+RNG_KINDS = ["none", "string", "zero", "bool"]
+PROB = {"negative": KINDS["negative"], "above_one": KINDS["above_one"]}
+BLANK = {"blank": (lambda v: "  ", lambda v: st.sampled_from(["", " \n "]))}
+
+
+class _WordTokenizer:
+    """Every ' word' of mlbook.llm.tasks.WORDS is one token (ids 3, 4, ...), as in chapter 6's
+    tokenizer: what copy_losses needs, without training a tokenizer."""
+
+    bos_id, eos_id = 1, 2
+
+    def encode(self, text, *, bos=False, eos=False):
+        from mlbook.llm.tasks import WORDS
+        return [self.bos_id] * bos + [3 + WORDS.index(text.strip())] + [self.eos_id] * eos
+
+
+class _Reached(Exception):
+    """Raised by the stand-in for the base model: sft_tiny_llama's checks all passed."""
+
+
+def _sft_tiny_llama_checks(**kwargs):
+    """``sft_tiny_llama(**kwargs)`` up to its first step after the argument checks: the base
+    model it would load or train (:func:`~mlbook.llm.train.pretrained_tiny_llama`, a minute of
+    training or the model cache) is replaced by a stop, so nothing is trained or read. A
+    valid call reaches the stop and returns None; a bad one must be refused before it."""
+    from unittest import mock
+    from mlbook.llm import instruct
+
+    def stop(*args, **kw):
+        raise _Reached()
+    with mock.patch.object(instruct, "pretrained_tiny_llama", stop):
+        try:
+            instruct.sft_tiny_llama(**kwargs)
+        except _Reached:
+            return None
+    raise AssertionError("sft_tiny_llama returned without asking for its base model")
+
+
+def _chapter78_examples() -> dict[str, Example]:
+    import random
+    from mlbook.llm import dpo, instruct, lora, tasks
+    from mlbook.llm import dpo_bandit as bandit
+    from mlbook.llm import self_instruct as si
+    from mlbook.llm.data import BPETokenizer
+    from mlbook.llm.llama import Llama, LlamaConfig
+    E = Example
+    ex: dict[str, Example] = {}
+    V = 400                                             # the tiny models' vocabulary
+
+    @_lazy
+    def tok():
+        """A BPE tokenizer of the Alpaca prompts (a prompt is 60-70 tokens)."""
+        found = tasks.make_examples(list(tasks.TASK_FAMILIES), 60, seed=5)
+        return BPETokenizer.train([tasks.format_prompt(e.instruction, e.input) + " " + e.output
+                                   for e in found], vocab_size=V)
+
+    def cfg(vocab_size=V, max_seq_len=96):
+        return LlamaConfig(vocab_size=vocab_size, dim=16, n_layers=1, n_heads=2, n_kv_heads=1,
+                           multiple_of=8, max_seq_len=max_seq_len)
+
+    model = lambda seed=0: Llama(cfg(), seed=seed)  # noqa: E731
+    # the same checks for a model that cannot take the data: a smaller vocabulary or context
+    model_extra = {"model": {
+        "small_vocab": (lambda v: Llama(cfg(vocab_size=50), seed=0),
+                        lambda v: st.just(Llama(cfg(vocab_size=100), seed=0))),
+        "short_context": (lambda v: Llama(cfg(max_seq_len=16), seed=0),
+                          lambda v: st.just(Llama(cfg(max_seq_len=32), seed=0)))}}
+    examples = lambda: tasks.make_examples(["add", "even_odd"], 2, seed=0)  # noqa: E731
+    examples_extra = {"empty": (lambda v: [], lambda v: st.just(())),
+                      "not_examples": (lambda v: [1, 2], lambda v: st.just(["What is 3 + 4?"]))}
+    dataset = _lazy(lambda: instruct.InstructionDataset(examples(), tok()))
+    pairs = lambda: [dpo.PreferencePair(e.prompt(), e.output, w, "wrong")  # noqa: E731
+                     for e, w in zip(examples(), ["9", "even"])]
+    batch = _lazy(lambda: dpo.encode_pairs(tok(), pairs()))
+    logps = lambda seed: -5 * torch.rand(3, generator=_g(seed), dtype=torch.float64)  # noqa: E731
+    logp_accepts = {"wrong_dtype": "integer log-probabilities are converted to floats "
+                                   "(torch.as_tensor); booleans are refused (the extra kind)"}
+    logp_extra = {"boolean": (lambda v: v > -2, lambda v: st.just(v > -3))}
+    ref3 = lambda: [0.2, 0.3, 0.5]  # noqa: E731
+    probs_extra = {"negative_entry": KINDS["negative_entry"],
+                   "not_normalised": (lambda v: [0.5, 0.6, 0.2],
+                                      lambda v: st.just([0.3, 0.3, 0.3])),
+                   "zero_entry": (lambda v: [0.0, 0.5, 0.5], lambda v: st.just([0.5, 0.5, 0.0])),
+                   "one_response": (lambda v: [1.0], lambda v: st.just([1.0]))}
+    index_extra = lambda k: {"negative_entry": KINDS["negative_entry"],  # noqa: E731
+                             "out_of_range": _entry_index_kind(k),
+                             "non_integer": (lambda v: [0.5] * len(v), lambda v: st.just([1.5]))}
+    vector_extra = {"wrong_length": (lambda v: [0.5, 0.5], lambda v: st.just([0.1, 0.2, 0.3, 0.4])),
+                    "not_normalised": (lambda v: [0.5, 0.5, 0.5],
+                                       lambda v: st.just([0.6, -0.1, 0.2])),
+                    "negative_entry": KINDS["negative_entry"]}
+
+    # -- tasks
+    ex["mlbook.llm.tasks.format_prompt"] = E(tasks.format_prompt, lambda: dict(
+        instruction="Add 2 and 3.", input="", template=tasks.ALPACA_PROMPT_NO_INPUT),
+        extra={"instruction": BLANK, "template": {"unknown_field": (
+            lambda v: "{instruction} {output}", lambda v: st.just("{instruction}{x}"))}},
+        accepts={"template": {"none": "None: Alpaca's template for the input given"}},
+        kinds={"instruction": TEXT, "input": TEXT})
+    ex["mlbook.llm.tasks.Example"] = E(tasks.Example, lambda: dict(
+        instruction="What is 3 plus 4?", input="", output="7", family="add"),
+        extra={"instruction": BLANK},
+        kinds={"instruction": TEXT, "input": TEXT, "output": TEXT, "family": TEXT})
+    ex["mlbook.llm.tasks.TaskFamily"] = E(tasks.TaskFamily, lambda: dict(
+        name="double", kind="generation", heads=("Double {a}.",), tails=("", " Be quick."),
+        make=lambda r: ({"a": 2}, "", "4")),
+        extra={"heads": {"empty": KINDS["empty"], "not_text": (lambda v: (1,),
+                                                               lambda v: st.just([None]))},
+               "tails": {"empty": KINDS["empty"], "not_text": (lambda v: ("", 2),
+                                                               lambda v: st.just([b"x"]))},
+               "name": BLANK},
+        kinds={"name": TEXT})
+    add = lambda: tasks.TASK_FAMILIES["add"]  # noqa: E731
+    ex["mlbook.llm.tasks.TaskFamily.phrase"] = E(lambda rng: add().phrase(rng),
+                                                 lambda: dict(rng=random.Random(0)),
+                                                 kinds={"rng": RNG_KINDS})
+    ex["mlbook.llm.tasks.TaskFamily.instance"] = E(
+        lambda **kw: add().instance(**kw),
+        lambda: dict(rng=random.Random(0), instruction="Add {a} and {b}."),
+        extra={"instruction": {"unknown_slot": (lambda v: "Add {x}.",
+                                                lambda v: st.just("{c} plus {d}"))}},
+        accepts={"instruction": {"none": "None: the family's first phrasing"}},
+        kinds={"rng": RNG_KINDS, "instruction": ["zero"]})
+    ex["mlbook.llm.tasks.make_examples"] = E(tasks.make_examples, lambda: dict(
+        families=["add", "even_odd"], n=3, seed=0,
+        instructions={"add": ["Add {a} and {b}."], "even_odd": ["Is the number even or odd?"]},
+        where=lambda e: True),
+        extra={"families": {"empty": KINDS["empty"], "unknown": (
+            lambda v: ["add", "no_such_family"], lambda v: st.just(["x"])),
+            "not_names": (lambda v: [1, 2], lambda v: st.just([None]))},
+            "instructions": {"not_lists": (lambda v: {"add": "Add {a} and {b}."},
+                                           lambda v: st.just({"even_odd": None})),
+                             "unknown_slot": (lambda v: {"add": ["Add {x}."]},
+                                              lambda v: st.just({"add": ["{c} + {d}"]}))}},
+        accepts={"n": {"zero": "n = 0: no examples, an empty list"},
+                 "instructions": {"none": "None: every phrasing of each family"},
+                 "where": {"none": "None: no condition"}})
+    ex["mlbook.llm.tasks.make_seed_tasks"] = E(tasks.make_seed_tasks, lambda: dict(
+        families=("add", "even_odd"), per_family=2, seed=0),
+        extra={"per_family": COUNT, "families": {"empty": KINDS["empty"], "unknown": (
+            lambda v: ("add", "nope"), lambda v: st.just(["x"]))}})
+    ex["mlbook.llm.tasks.content_key"] = E(tasks.content_key,
+                                           lambda: dict(example=examples()[0]))
+    ex["mlbook.llm.tasks.is_heldout_content"] = E(tasks.is_heldout_content, lambda: dict(
+        example=examples()[0], share=0.2),
+        extra={"share": {"zero": KINDS["zero"], "one": ONE, **PROB}})
+    ex["mlbook.llm.tasks.answer_baselines"] = E(tasks.answer_baselines, lambda: dict(
+        train_examples=examples(), eval_examples=examples()),
+        extra={"eval_examples": examples_extra,
+               "train_examples": {"not_examples": examples_extra["not_examples"]}})
+
+    # -- self_instruct
+    tokens_extra = {"not_tokens": (lambda v: [1, 2], lambda v: st.just([None, "a"]))}
+    ex["mlbook.llm.self_instruct.rouge_tokenize"] = E(si.rouge_tokenize, lambda: dict(
+        text="Reverse the words."), kinds={"text": TEXT})
+    for f, (a, b) in (("lcs_length", ("a", "b")), ("rouge_l", ("a_tokens", "b_tokens"))):
+        ex[f"mlbook.llm.self_instruct.{f}"] = E(getattr(si, f), lambda _a=a, _b=b: {
+            _a: ["the", "cat", "sat"], _b: ["the", "sat"]},
+            extra={a: tokens_extra, b: tokens_extra})
+    ex["mlbook.llm.self_instruct.rouge_l_text"] = E(si.rouge_l_text, lambda: dict(
+        a="Reverse the words.", b="Reverse the words below."), kinds={"a": TEXT, "b": TEXT})
+    ex["mlbook.llm.self_instruct.invalid_reason"] = E(si.invalid_reason, lambda: dict(
+        instruction="Reverse the order of the words."), kinds={"instruction": TEXT})
+    seeds = lambda: tasks.make_seed_tasks(("add", "even_odd"), 1)  # noqa: E731
+    si_result = _lazy(lambda: si.self_instruct(seeds(), 2, per_round=3))
+    ex["mlbook.llm.self_instruct.SelfInstructResult.instructions"] = E(
+        lambda include_seeds: si_result().instructions(include_seeds),
+        lambda: dict(include_seeds=True), kinds={"include_seeds": ["none", "string", "zero"]})
+    ex["mlbook.llm.self_instruct.self_instruct"] = E(si.self_instruct, lambda: dict(
+        seed_tasks=seeds(), n_rounds=2, per_round=3, n_seed_demos=2, n_machine_demos=1,
+        p_edit=0.5, p_flawed=0.1, rouge_threshold=0.7, seed=0),
+        extra={"seed_tasks": examples_extra, "per_round": NONNEG, "n_seed_demos": COUNT,
+               "n_machine_demos": NONNEG, "p_edit": PROB, "p_flawed": PROB,
+               "rouge_threshold": PROB},
+        accepts={"n_rounds": {"zero": "0 rounds: the pool is the seeds alone"}})
+
+    # -- lora
+    linear = lambda: torch.nn.Linear(8, 6)  # noqa: E731
+    ex["mlbook.llm.lora.LoRALinear"] = E(lora.LoRALinear, lambda: dict(
+        base=linear(), rank=2, alpha=4.0, generator=_g(0)),
+        extra={"base": {"not_linear": (lambda v: torch.nn.Conv1d(8, 6, 1),
+                                       lambda v: st.just(torch.nn.ReLU()))},
+               "rank": {**COUNT, "too_large": (lambda v: 7, lambda v: st.integers(7, 10**6))},
+               "alpha": COUNT},
+        accepts={"generator": {"none": "None: PyTorch's default generator"}},
+        kinds={"generator": ["string", "zero"]})
+    ex["mlbook.llm.lora.LoRALinear.forward"] = E(
+        lambda x: lora.LoRALinear(linear(), 2, generator=_g(0))(x), lambda: dict(x=_t(3, 8)),
+        accepts={"x": {**TENSOR_NAN, "extra_axis": "(..., in): any leading axes"}})
+    targets_extra = {"empty": (lambda v: (), lambda v: st.just([])),
+                     "unknown": (lambda v: ("no_proj",), lambda v: st.just(["q_proj", 3]))}
+    ex["mlbook.llm.lora.apply_lora"] = E(lora.apply_lora, lambda: dict(
+        model=model(), rank=2, alpha=4.0, targets=("q_proj", "v_proj"), seed=0),
+        extra={"rank": {**COUNT, "too_large": (lambda v: 17, lambda v: st.integers(17, 10**6))},
+               "alpha": COUNT, "targets": targets_extra})
+    ex["mlbook.llm.lora.merge_lora"] = E(lora.merge_lora, lambda: dict(
+        model=lora.apply_lora(model(), 2)))
+    ex["mlbook.llm.lora.trainable_parameters"] = E(lora.trainable_parameters,
+                                                   lambda: dict(model=model()))
+    ex["mlbook.llm.lora.lora_parameter_count"] = E(lora.lora_parameter_count, lambda: dict(
+        config=cfg(), rank=2, targets=("q_proj", "v_proj")),
+        extra={"rank": COUNT, "targets": targets_extra})
+
+    # -- instruct
+    ex["mlbook.llm.instruct.InstructionDataset"] = E(instruct.InstructionDataset, lambda: dict(
+        examples=examples(), tokenizer=tok(), max_len=96, mask_prompt=True),
+        extra={"examples": examples_extra, "max_len": {**COUNT, "too_small": (
+            lambda v: 10, lambda v: st.integers(2, 40))}},
+        accepts={"max_len": {"none": "None: no limit"}},
+        kinds={"mask_prompt": ["none", "string", "zero"]})
+    ex["mlbook.llm.instruct.InstructionDataset.collate"] = E(
+        lambda items: dataset().collate(items), lambda: dict(items=[dataset()[0], dataset()[1]]),
+        extra={"items": {"empty": (lambda v: [], lambda v: st.just(())),
+                         "not_items": (lambda v: [{"x": 1}], lambda v: st.just([1, 2]))}})
+    ex["mlbook.llm.instruct.SFTConfig"] = E(instruct.SFTConfig, lambda: dict(
+        steps=2, batch_size=2, lr=1e-3, warmup_steps=0, min_lr_ratio=0.0, weight_decay=0.0,
+        grad_clip=1.0, seed=0),
+        extra={"lr": COUNT, "grad_clip": COUNT, "min_lr_ratio": PROB, "weight_decay": NONNEG,
+               "warmup_steps": {**NONNEG, "too_many": (lambda v: 2, lambda v: st.integers(2, 99))}})
+    shared = lambda: torch.tensor([[1, 2, 3, 4, 5], [1, 2, 3, 6, 7]])  # noqa: E731
+    ex["mlbook.llm.instruct.shared_prefix_length"] = E(
+        instruct.shared_prefix_length, lambda: dict(x=shared()),
+        accepts={"x": {"mismatched": "rows of any length"}})
+    ex["mlbook.llm.instruct.forward_shared_prefix"] = E(
+        instruct.forward_shared_prefix, lambda: dict(model=model(), x=shared(), prefix=2),
+        extra={"x": {**_token_kinds(V), "too_long": (lambda v: _ids(2, 97, high=V),
+                                                     lambda v: st.just(_ids(1, 120, high=V)))},
+               "prefix": {"negative": KINDS["negative"],
+                          "beyond_shared": (lambda v: 4, lambda v: st.just(4)),
+                          "past_end": (lambda v: 5, lambda v: st.integers(5, 10**6))}},
+        accepts={"x": {"mismatched": "rows of any length (they still share 3 tokens)"}})
+
+    def xy():
+        return dataset().collate([dataset()[0], dataset()[1]])
+    ex["mlbook.llm.instruct.sft_loss"] = E(instruct.sft_loss, lambda: dict(
+        model=model(), x=xy()[0], y=xy()[1], share_prefix=True),
+        extra={"x": _token_kinds(V), "y": {
+            "out_of_range": _entry_index_kind(V),
+            "negative_entry": (lambda v: _with_entry(v, -3), lambda v: st.integers(
+                -10**6, -1).filter(lambda e: e != -100).map(lambda e: _with_entry(v, e))),
+            "no_response": (lambda v: torch.full_like(v, -100),
+                            lambda v: st.just(torch.full_like(v, -100)))}},
+        kinds={"share_prefix": ["none", "string", "zero"]})
+    sft_cfg = lambda: instruct.SFTConfig(steps=1, batch_size=2, warmup_steps=0)  # noqa: E731
+    ex["mlbook.llm.instruct.finetune"] = E(instruct.finetune, lambda: dict(
+        model=model(), dataset=dataset(), config=sft_cfg(), progress=False),
+        extra=model_extra,
+        accepts={"config": {"none": "None: the chapter's SFTConfig() (600 steps: not the "
+                                    "valid call here)"}},
+        kinds={"progress": ["none", "string", "zero"]})
+    ex["mlbook.llm.instruct.generate_responses"] = E(instruct.generate_responses, lambda: dict(
+        model=model(), tokenizer=tok(), examples=examples(), max_new_tokens=2, greedy=True,
+        temperature=1.0, top_p=1.0, seed=0, batch_size=2),
+        extra={**model_extra, "examples": examples_extra, "max_new_tokens": {
+            **COUNT, "too_many": (lambda v: 40, lambda v: st.integers(40, 10**6))},
+            "temperature": COUNT, "top_p": {"zero": KINDS["zero"], **PROB}},
+        kinds={"greedy": ["none", "string", "zero"]})
+    ex["mlbook.llm.instruct.greedy_matches"] = E(instruct.greedy_matches, lambda: dict(
+        model=model(), tokenizer=tok(), examples=examples(), batch_size=2),
+        extra={**model_extra, "examples": examples_extra})
+    ex["mlbook.llm.instruct.reference_log_probs"] = E(instruct.reference_log_probs, lambda: dict(
+        model=model(), tokenizer=tok(), examples=examples(), temperatures=[1.0, 0.5],
+        batch_size=2),
+        extra={**model_extra, "examples": examples_extra, "temperatures": {
+            "negative_entry": KINDS["negative_entry"],
+            "zero_entry": (lambda v: [1.0, 0.0], lambda v: st.just([0.0]))}})
+    ex["mlbook.llm.instruct.copy_losses"] = E(instruct.copy_losses, lambda: dict(
+        model=model(), tokenizer=_WordTokenizer(), n_sequences=2, length=3, seed=0),
+        extra={"n_sequences": COUNT, "length": {"one": (lambda v: 1, lambda v: st.just(0)),
+                                                "too_long": (lambda v: 22, lambda v: st.just(50))},
+               "model": {"short_context": (lambda v: Llama(cfg(max_seq_len=4), seed=0),
+                                           lambda v: st.just(Llama(cfg(max_seq_len=5), seed=0)))}},
+        kinds={"tokenizer": ["none", "string", "zero"]})
+    ex["mlbook.llm.instruct.exact_match"] = E(instruct.exact_match, lambda: dict(
+        model=model(), tokenizer=tok(), examples=examples(), max_new_tokens=4, responses=None,
+        method="forced"),
+        extra={**model_extra, "examples": examples_extra, "max_new_tokens": COUNT},
+        accepts={"responses": {"none": "None: decide by greedy decoding"}},
+        kinds={"responses": ["string", "zero"]})
+    ex["mlbook.llm.instruct.exact_match[responses]"] = E(
+        lambda responses: instruct.exact_match(model(), tok(), examples(), responses=responses),
+        lambda: dict(responses=["3", "odd"]),
+        extra={"responses": {"wrong_length": (lambda v: ["3"], lambda v: st.just([])),
+                             "not_text": (lambda v: [3, None], lambda v: st.just([1, 2]))}},
+        accepts={"responses": {"none": "None: decide by greedy decoding"}})
+    small_data = lambda: dict(seeds_per_family=1, rounds=1, per_round=2,  # noqa: E731
+                              rouge_threshold=0.7, n_train=4, mix={}, heldout_share=0.2,
+                              n_heldout=1, n_heldout_families=1, seed=0)
+    ex["mlbook.llm.instruct.chapter_data"] = E(instruct.chapter_data, lambda: dict(
+        settings=small_data()),
+        extra={"settings": {
+            "missing": (lambda v: {"seed": 0}, lambda v: st.just({})),
+            "nan": (lambda v: {**v, "heldout_share": NAN},
+                    lambda v: st.just({**v, "rouge_threshold": INF})),
+            "bool_count": (lambda v: {**v, "n_train": True},
+                           lambda v: st.just({**v, "n_heldout": False})),
+            "zero_count": (lambda v: {**v, "seeds_per_family": 0},
+                           lambda v: st.just({**v, "n_heldout_families": -1})),
+            "bad_mix": (lambda v: {**v, "mix": {"no_such_family": 2}},
+                        lambda v: st.just({**v, "mix": {"add": 0}}))}})
+    ex["mlbook.llm.instruct.examples_fingerprint"] = E(
+        instruct.examples_fingerprint, lambda: dict(examples=examples()),
+        extra={"examples": {"not_examples": examples_extra["not_examples"]}})
+    ex["mlbook.llm.instruct.sft_key"] = E(instruct.sft_key, lambda: dict(
+        base_key="tiny-llama-abc", method="lora", config=instruct.SFT_LORA,
+        data=dict(instruct.SFT_DATA), lora=dict(instruct.LORA_SETTINGS), fingerprint="abc"),
+        extra={"data": {"not_json": (lambda v: {**v, "seed": object()},
+                                     lambda v: st.just({"rounds": {1, 2}}))},
+               "lora": {"not_json": (lambda v: {**v, "rank": object()},
+                                     lambda v: st.just({"targets": {"q_proj"}}))}},
+        accepts={"lora": {"none": "None: full fine-tuning, no adapters"}},
+        kinds={"base_key": TEXT, "fingerprint": TEXT})
+    ex["mlbook.llm.instruct.sft_tiny_llama"] = E(_sft_tiny_llama_checks, lambda: dict(
+        retrain=False, progress=False, cache=_TMP / "sft", method="full", config=None),
+        accepts={"cache": {"none": "None: mlbook.cache.cache_dir() (not the valid call here)"},
+                 "config": {"none": "None: the method's SFT_TRAIN or SFT_LORA"}},
+        kinds={"retrain": ["none", "string", "zero"], "progress": ["none", "string", "zero"],
+               "cache": ["zero", "bool"], "config": ["string", "zero"]})
+
+    # -- dpo
+    ex["mlbook.llm.dpo.check_beta"] = E(dpo.check_beta, lambda: dict(beta=0.5),
+                                        extra={"beta": COUNT})
+    ex["mlbook.llm.dpo.implicit_rewards"] = E(dpo.implicit_rewards, lambda: dict(
+        policy_logps=logps(0), ref_logps=logps(1), beta=0.5),
+        extra={"policy_logps": logp_extra, "ref_logps": logp_extra, "beta": COUNT},
+        accepts={"policy_logps": logp_accepts, "ref_logps": logp_accepts})
+    four = ("policy_chosen", "policy_rejected", "ref_chosen", "ref_rejected")
+    for f in ("dpo_loss", "ipo_loss", "dpo_gradient_weights", "preference_metrics"):
+        ex[f"mlbook.llm.dpo.{f}"] = E(getattr(dpo, f), lambda _f=f: {
+            **{n: logps(i) for i, n in enumerate(four)}, "beta": 0.5,
+            **({"reduction": "mean"} if _f in ("dpo_loss", "ipo_loss") else {})},
+            extra={**{n: logp_extra for n in four}, "beta": COUNT},
+            accepts={n: logp_accepts for n in four})
+    mask_extra = {"at_position_0": (lambda v: torch.ones_like(v), lambda v: st.just(
+                      v.clone().index_fill_(1, torch.tensor([0]), True))),
+                  "empty_row": (lambda v: v.clone().index_fill_(0, torch.tensor([1]), False),
+                                lambda v: st.just(torch.zeros_like(v)))}
+    ids_extra = {**_token_kinds(V), "too_long": (lambda v: _ids(2, 98, high=V),
+                                                 lambda v: st.just(_ids(2, 130, high=V)))}
+    ex["mlbook.llm.dpo.sequence_logprobs"] = E(dpo.sequence_logprobs, lambda: dict(
+        model=model(), input_ids=batch().chosen_ids, response_mask=batch().chosen_mask),
+        extra={"input_ids": ids_extra, "response_mask": mask_extra})
+    ex["mlbook.llm.dpo.batched_logprobs"] = E(dpo.batched_logprobs, lambda: dict(
+        model=model(), input_ids=batch().chosen_ids, response_mask=batch().chosen_mask,
+        batch_size=1),
+        extra={"input_ids": ids_extra, "response_mask": mask_extra, "batch_size": COUNT})
+    ex["mlbook.llm.dpo.PreferencePair"] = E(dpo.PreferencePair, lambda: dict(
+        prompt="What is 3 plus 4?", chosen="7", rejected="8", kind="wrong"),
+        extra={"prompt": BLANK, "chosen": BLANK, "rejected": {
+            **BLANK, "same": (lambda v: "7", lambda v: st.just(" 7 "))}},
+        kinds={"prompt": TEXT, "chosen": TEXT, "rejected": TEXT, "kind": TEXT})
+    batch_fields = lambda: {k: getattr(batch(), k) for k in (  # noqa: E731
+        "chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask", "pairs")}
+    ex["mlbook.llm.dpo.PreferenceBatch"] = E(dpo.PreferenceBatch, batch_fields, extra={
+        "pairs": {"wrong_count": (lambda v: v[:1], lambda v: st.just(v * 2)),
+                  "not_pairs": (lambda v: [1, 2], lambda v: st.just(["7", "8"]))},
+        "chosen_ids": {"negative_entry": KINDS["negative_entry"]},
+        "rejected_ids": {"negative_entry": KINDS["negative_entry"]}})
+    ex["mlbook.llm.dpo.PreferenceBatch.select"] = E(
+        lambda index: batch().select(index), lambda: dict(index=[1, 0]),
+        extra={"index": index_extra(2)})
+    ex["mlbook.llm.dpo.encode_pairs"] = E(dpo.encode_pairs, lambda: dict(
+        tokenizer=tok(), pairs=pairs(), max_len=96, response_prefix=" "),
+        extra={"pairs": {"empty": (lambda v: [], lambda v: st.just(())),
+                         "not_pairs": (lambda v: [1], lambda v: st.just([("a", "b", "c")]))},
+               "max_len": {**COUNT, "too_small": (lambda v: 10, lambda v: st.integers(2, 40))}},
+        accepts={"max_len": {"none": "None: no limit"}},
+        kinds={"response_prefix": TEXT})
+    ex["mlbook.llm.dpo.prompt_lengths"] = E(dpo.prompt_lengths, lambda: dict(batch=batch()))
+    ex["mlbook.llm.dpo.pair_logprobs"] = E(dpo.pair_logprobs, lambda: dict(
+        model=model(), batch=batch(), batch_size=1),
+        extra={**model_extra, "batch_size": COUNT})
+    dpo_cfg = lambda: dpo.DPOConfig(beta=0.5, steps=1, batch_size=2, warmup_steps=0,  # noqa: E731
+                                    eval_every=1)
+    ex["mlbook.llm.dpo.DPOConfig"] = E(dpo.DPOConfig, lambda: dict(
+        beta=0.5, steps=2, batch_size=2, lr=1e-3, warmup_steps=0, grad_clip=1.0, eval_every=1,
+        seed=0, loss="dpo"),
+        extra={"beta": COUNT, "lr": COUNT, "grad_clip": COUNT, "eval_every": COUNT,
+               "warmup_steps": {**NONNEG, "too_many": (lambda v: 2, lambda v: st.integers(2, 99))}})
+    ex["mlbook.llm.dpo.DPOHistory.eval_series"] = E(
+        lambda key: dpo.DPOHistory(beta=0.1, eval_step=[0], evals=[{"accuracy": 0.5}]
+                                   ).eval_series(key), lambda: dict(key="accuracy"))
+    ex["mlbook.llm.dpo.train_dpo"] = E(dpo.train_dpo, lambda: dict(
+        policy=model(), reference=model(), pairs=batch(), config=dpo_cfg(), eval_pairs=batch(),
+        evaluate=lambda m: {"extra": 1.0}, progress=False),
+        extra={"policy": model_extra["model"], "reference": model_extra["model"]},
+        accepts={"config": {"none": "None: DPOConfig(), the chapter's 40 steps (not the "
+                                    "valid call here)"},
+                 "eval_pairs": {"none": "None: no held-out pairs"},
+                 "evaluate": {"none": "None: no extra metrics"}},
+        kinds={"progress": ["none", "string", "zero"]})
+    prompts = lambda: [e.prompt() for e in examples()]  # noqa: E731
+    prompts_extra = {"empty": (lambda v: [], lambda v: st.just(())),
+                     "not_text": (lambda v: [1, 2], lambda v: st.just([None]))}
+    ex["mlbook.llm.dpo.sample_responses"] = E(dpo.sample_responses, lambda: dict(
+        model=model(), tokenizer=tok(), prompts=prompts(), max_new_tokens=2, temperature=1.0,
+        seed=0, batch_size=2),
+        extra={**model_extra, "prompts": prompts_extra, "max_new_tokens": COUNT,
+               "temperature": COUNT})
+    ex["mlbook.llm.dpo.reward_and_kl"] = E(dpo.reward_and_kl, lambda: dict(
+        policy=model(), reference=model(1), tokenizer=tok(), prompts=prompts(),
+        answers=["3", "odd"], kl_prompts=1, max_new_tokens=2, seed=0),
+        extra={"policy": model_extra["model"], "reference": model_extra["model"],
+               "prompts": prompts_extra,
+               "answers": {"wrong_count": (lambda v: v[:1], lambda v: st.just(v * 2)),
+                           "not_text": (lambda v: [3, 4], lambda v: st.just([None, "x"]))},
+               "kl_prompts": COUNT, "max_new_tokens": COUNT},
+        accepts={"kl_prompts": {"none": "None: every prompt"}})
+    ex["mlbook.llm.dpo.malformed_response"] = E(dpo.malformed_response, lambda: dict(
+        output="7", input="3 4", rng=random.Random(0)), extra={"output": BLANK},
+        kinds={"output": TEXT, "input": TEXT, "rng": RNG_KINDS})
+    ex["mlbook.llm.dpo.wrong_response"] = E(dpo.wrong_response, lambda: dict(
+        example=examples()[0], rng=random.Random(0), attempts=5),
+        extra={"attempts": COUNT, "example": {"unknown_family": (
+            lambda v: tasks.Example("What?", "", "1", "no_such_family"),
+            lambda v: st.just(tasks.Example("Why?", "", "2", "")))}},
+        kinds={"rng": RNG_KINDS})
+    ex["mlbook.llm.dpo.make_preference_pairs"] = E(dpo.make_preference_pairs, lambda: dict(
+        examples=examples(), model_responses=["9", ""], seed=0),
+        extra={"examples": examples_extra, "model_responses": {
+            "wrong_count": (lambda v: v[:1], lambda v: st.just(v * 2)),
+            "not_text": (lambda v: [9, None], lambda v: st.just([None, "x"]))}},
+        accepts={"model_responses": {"none": "None: no model answers, made-up bad responses"}})
+    ex["mlbook.llm.dpo.sample_preference_pairs"] = E(dpo.sample_preference_pairs, lambda: dict(
+        model=model(), tokenizer=tok(), examples=examples(), n_samples=2, temperature=1.0,
+        seed=0, max_new_tokens=2),
+        extra={**model_extra, "examples": examples_extra, "n_samples": {
+            **COUNT, "one": (lambda v: 1, lambda v: st.just(1))}, "temperature": COUNT,
+            "max_new_tokens": COUNT})
+
+    # -- dpo_bandit
+    ex["mlbook.llm.dpo_bandit.kl_optimal_policy"] = E(bandit.kl_optimal_policy, lambda: dict(
+        ref_probs=ref3(), rewards=[1.0, 0.0, -1.0], beta=0.5),
+        extra={"ref_probs": probs_extra, "beta": COUNT, "rewards": {"wrong_length": (
+            lambda v: [1.0, 0.0], lambda v: st.just([1.0, 2.0, 3.0, 4.0]))}})
+    ex["mlbook.llm.dpo_bandit.bradley_terry_probability"] = E(
+        bandit.bradley_terry_probability, lambda: dict(reward_a=np.array([1.0, 0.0]),
+                                                       reward_b=np.array([0.0, 0.5])),
+        extra={"reward_b": {"not_broadcastable": (lambda v: np.zeros(3),
+                                                  lambda v: st.just(np.zeros((2, 3))))}},
+        accepts={"reward_a": {"extra_axis": "arrays of any shapes that broadcast (numpy's "
+                                            "rule): a table of every pair"},
+                 "reward_b": {"extra_axis": "arrays of any shapes that broadcast"}})
+    ex["mlbook.llm.dpo_bandit.total_variation"] = E(bandit.total_variation, lambda: dict(
+        p=[0.2, 0.3, 0.5], q=[0.5, 0.25, 0.25]),
+        extra={"p": {k: v for k, v in probs_extra.items() if k != "zero_entry"},
+               "q": vector_extra})
+    ex["mlbook.llm.dpo_bandit.sample_bandit_preferences"] = E(
+        bandit.sample_bandit_preferences, lambda: dict(ref_probs=ref3(),
+                                                       rewards=[1.0, 0.0, -1.0], n_pairs=5,
+                                                       seed=0),
+        extra={"ref_probs": probs_extra, "n_pairs": COUNT, "rewards": {"wrong_length": (
+            lambda v: [1.0, 0.0], lambda v: st.just([1.0]))}})
+    ex["mlbook.llm.dpo_bandit.population_preferences"] = E(
+        bandit.population_preferences, lambda: dict(ref_probs=ref3(), rewards=[1.0, 0.0, -1.0]),
+        extra={"ref_probs": probs_extra})
+    ex["mlbook.llm.dpo_bandit.fit_bradley_terry"] = E(bandit.fit_bradley_terry, lambda: dict(
+        n_responses=3, chosen=[0, 1, 0], rejected=[1, 2, 2], weights=[0.5, 0.3, 0.2], steps=5,
+        lr=0.2),
+        extra={"n_responses": {**COUNT, "one": (lambda v: 1, lambda v: st.just(1))},
+               "chosen": index_extra(3), "rejected": index_extra(3), "lr": COUNT,
+               "weights": {"negative_entry": KINDS["negative_entry"], "all_zero": (
+                   lambda v: [0.0, 0.0, 0.0], lambda v: st.just([0, 0, 0])),
+                   "wrong_length": (lambda v: [1.0], lambda v: st.just([0.5] * 4))}},
+        accepts={"weights": {"none": "None: every pair counts the same"}})
+    ex["mlbook.llm.dpo_bandit.train_dpo_bandit"] = E(bandit.train_dpo_bandit, lambda: dict(
+        ref_probs=ref3(), chosen=[0, 1], rejected=[1, 2], beta=0.5, weights=[0.7, 0.3],
+        steps=3, lr=0.2, target=[0.3, 0.3, 0.4], record_every=1, loss="dpo"),
+        extra={"ref_probs": probs_extra, "chosen": index_extra(3), "rejected": index_extra(3),
+               "beta": COUNT, "lr": COUNT, "target": vector_extra,
+               "weights": {"negative_entry": KINDS["negative_entry"]}},
+        accepts={"weights": {"none": "None: every pair counts the same"},
+                 "target": {"none": "None: no distance recorded"}})
+    ex["mlbook.llm.dpo_bandit.kl_policy_gradient"] = E(bandit.kl_policy_gradient, lambda: dict(
+        ref_probs=ref3(), rewards=[1.0, 0.0, -1.0], beta=0.5, steps=3, batch_size=4, lr=0.1,
+        seed=0, target=[0.3, 0.3, 0.4], record_every=1),
+        extra={"ref_probs": probs_extra, "beta": COUNT, "lr": COUNT, "target": vector_extra,
+               "rewards": {"wrong_length": (lambda v: [1.0, 0.0], lambda v: st.just([1.0]))}},
+        accepts={"target": {"none": "None: no distance recorded"}})
+    return ex
+
+
 #: Public names not called, each with its reason.
 EXEMPT: dict[str, str] = {
     **{f"mlbook.{n}": "a result record that mlbook builds and returns, not an input"
@@ -2287,7 +2774,11 @@ EXEMPT: dict[str, str] = {
        for n in ("attention.VariantRun", "attention.TileStep", "vlm.VisionHistory",
                  "vlm.VLMHistory", "vlm.BalanceRun", "vlm.RouterOutput",
                  "llm.data.CorpusData", "llm.data.BPEStep", "llm.train.TrainHistory",
-                 "llm.train.PretrainedTinyLlama")},
+                 "llm.train.PretrainedTinyLlama", "llm.self_instruct.Candidate",
+                 "llm.self_instruct.SelfInstructResult", "llm.instruct.SFTHistory",
+                 "llm.instruct.SFTTinyLlama", "llm.dpo.DPOHistory", "llm.dpo.OnPolicyPairs",
+                 "llm.dpo_bandit.BanditDPOResult",
+                 "llm.dpo_bandit.BanditPolicyGradientResult")},
     "mlbook.vlm.PackedImages": "a record that pack_images builds (its checks); MoonViT takes "
                                "its two tensors, checked there",
     "mlbook.vlm.VQAExample": "a record that make_digit_vqa builds (its checks); collate "
@@ -2487,6 +2978,33 @@ def test_bad_input_drawn_by_hypothesis_is_refused_clearly(qual):
         value = data.draw(strategy(example.build()[arg]), label=f"{arg} [{kind}]")
         _assert_refused(run_bad_call(example, arg, value), qual, arg, kind, value)
     check()
+
+
+def test_bandit_preferences_with_a_near_zero_probability_come_back():
+    """bad-input.md's worst case 2: ``[1 - 1e-9, 1e-9]`` passes the checks (it is a valid
+    reference policy), then redrawing the second response until it differs from the first
+    never ended. It must come back at once, with two different responses in every pair."""
+    from mlbook.llm.dpo_bandit import sample_bandit_preferences
+    start = time.perf_counter()
+    with _hard_stop(HARD_STOP_S):
+        chosen, rejected = sample_bandit_preferences([1 - 1e-9, 1e-9], [1.0, 0.0], 10)
+    assert time.perf_counter() - start < TIME_LIMIT_S
+    assert (chosen != rejected).all() and set(chosen) | set(rejected) == {0, 1}
+
+
+def test_bandit_preferences_after_the_redraws_follow_the_same_distribution():
+    """Pairs still equal after the redraws get their second response from pi_ref without
+    the first, renormalised: what redrawing for ever would give. With pi_ref = (0.98, 0.01,
+    0.01), about 13% of the pairs that start on response 0 get there (0.98 ** 100); the
+    other response of a pair holding response 0 must be 1 or 2 with probability 1/2 each."""
+    from mlbook.llm.dpo_bandit import sample_bandit_preferences
+    chosen, rejected = sample_bandit_preferences([0.98, 0.01, 0.01], [0.0, 0.0, 0.0], 20_000,
+                                                 seed=0)
+    assert (chosen != rejected).all()
+    with_0 = (chosen == 0) | (rejected == 0)
+    other = np.where(chosen == 0, rejected, chosen)[with_0]
+    assert with_0.mean() > 0.95
+    assert abs(np.mean(other == 1) - 0.5) < 0.02        # 4 standard errors
 
 
 # ---- a table of outcomes: python tests/test_bad_input.py -------------------------------

@@ -387,3 +387,17 @@ def apply_bpe(text: str, merges: list[tuple[str, str]]) -> list[str]:
             symbols = _merge(symbols, pair)
         out += symbols
     return out
+
+
+def _check_tokenizer(name: str, tokenizer: Any, *attributes: str) -> Any:
+    """A tokenizer: chapter 6's :class:`~mlbook.llm.data.BPETokenizer`, or any object with an
+    ``encode`` method and the other ``attributes`` the caller uses (``"decode"``,
+    ``"eos_id"``, ...), such as the small stand-ins of the tests."""
+    needed = ("encode",) + attributes
+    missing = [a for a in needed if not hasattr(tokenizer, a)]
+    if (isinstance(tokenizer, (str, bytes)) or missing
+            or not callable(getattr(tokenizer, "encode", None))):
+        raise ArgumentTypeError(f"{name} must be a tokenizer (a BPETokenizer, or an object "
+                                f"with {', '.join(needed)}), got {tokenizer!r:.60} of type "
+                                f"{type(tokenizer).__name__}")
+    return tokenizer

@@ -50,11 +50,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_instance
+from ..checks import (ArgumentTypeError, check_bool, check_callable, check_choice, check_count,
+                      check_instance, check_int, check_integer_seed, check_list,
+                      check_positive, check_tensor, check_token_ids)
 from ..progress import tqdm
 from ..runtime import one_thread
-from .llama import Llama, generate_grouped
-from .tasks import TASK_FAMILIES, Example
+from .data import _check_tokenizer
+from .llama import Llama, _check_prompts_fit, generate_grouped
+from .tasks import TASK_FAMILIES, Example, _check_examples, _check_rng, _check_text
 
 __all__ = [
     # the loss
@@ -75,7 +78,8 @@ __all__ = [
 def check_beta(beta: float) -> float:
     """``beta`` as a float, or ``ValueError`` unless it is a positive finite number."""
     if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating, np.integer)):
-        raise ValueError(f"beta must be a positive number, got {beta!r}")
+        raise ArgumentTypeError(f"beta must be a positive number, got {beta!r:.60} of type "
+                                f"{type(beta).__name__}")
     beta = float(beta)
     if not (beta > 0 and math.isfinite(beta)):
         raise ValueError(f"beta must be a positive finite number (the strength of the KL "
@@ -84,13 +88,24 @@ def check_beta(beta: float) -> float:
 
 
 def _as_1d(name: str, x: Any) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    """``(N,)`` sequence log-probabilities: a 1-D tensor (or array) of finite real numbers,
+    not empty; integers are converted to floats, booleans refused."""
+    what = "a 1-D tensor of sequence log-probabilities, one per pair"
+    if x is None or isinstance(x, (str, bytes)):
+        raise ArgumentTypeError(f"{name} must be {what}, got {x!r:.60}")
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise ArgumentTypeError(f"{name} must be {what}, got {x!r:.60} of type "
+                                f"{type(x).__name__}") from None
+    if x.dtype == torch.bool or x.is_complex():
+        raise ArgumentTypeError(f"{name} must hold real numbers (log-probabilities), got "
+                                f"dtype {x.dtype}")
     if not torch.is_floating_point(x):
         x = x.to(torch.get_default_dtype())
     if x.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D tensor of sequence log-probabilities, one per "
-                         f"pair, got shape {tuple(x.shape)}")
-    return x
+        raise ValueError(f"{name} must be {what}, got shape {tuple(x.shape)}")
+    return check_tensor(name, x, layout="(N,)")
 
 
 def _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected):
@@ -101,8 +116,6 @@ def _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected):
     if len(set(sizes.values())) != 1:
         raise ValueError("chosen and rejected log-probabilities must hold one entry per pair, "
                          f"with the same batch size everywhere; got sizes {sizes}")
-    if tensors[0].shape[0] == 0:
-        raise ValueError("need at least one preference pair, got an empty batch")
     return tensors
 
 
@@ -140,8 +153,7 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     that does not match its rejected batch), an empty batch or an unknown ``reduction``.
     """
     beta = check_beta(beta)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_choice("reduction", reduction, ("mean", "sum", "none"))
     pc, pr, rc, rr = _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
     logits = beta * ((pc - rc) - (pr - rr))                        # (N,) reward margin
     losses = -F.logsigmoid(logits)                                 # (N,)
@@ -165,8 +177,7 @@ def ipo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     regulariser ``tau``. ``reduction`` as in :func:`dpo_loss`.
     """
     beta = check_beta(beta)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_choice("reduction", reduction, ("mean", "sum", "none"))
     pc, pr, rc, rr = _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
     losses = ((pc - rc) - (pr - rr) - 1.0 / (2.0 * beta)) ** 2          # (N,)
     if reduction == "mean":
@@ -180,9 +191,7 @@ PREFERENCE_LOSSES = {"dpo": dpo_loss, "ipo": ipo_loss}
 
 
 def _preference_loss(name: str):
-    if name not in PREFERENCE_LOSSES:
-        raise ValueError(f"loss must be one of {sorted(PREFERENCE_LOSSES)}, got {name!r}")
-    return PREFERENCE_LOSSES[name]
+    return PREFERENCE_LOSSES[check_choice("loss", name, tuple(PREFERENCE_LOSSES))]
 
 
 def dpo_gradient_weights(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
@@ -198,23 +207,43 @@ def dpo_gradient_weights(policy_chosen: torch.Tensor, policy_rejected: torch.Ten
     return torch.sigmoid(beta * ((pr - rr) - (pc - rc)))
 
 
+def _check_ids_and_mask(model: Llama, input_ids: Any, response_mask: Any) -> None:
+    """Token ids ``(B, T)`` in the model's vocabulary and a boolean mask of the same shape."""
+    check_token_ids("input_ids", input_ids, model.config.vocab_size, ndim=2, layout="(B, T)")
+    check_tensor("response_mask", response_mask, dtype="bool", shape=tuple(input_ids.shape),
+                 layout=f"{tuple(input_ids.shape)} (booleans), as input_ids")
+
+
+def _check_sequences_fit(name: str, model: Llama, ids: torch.Tensor,
+                         mask: torch.Tensor) -> None:
+    """Padded sequences ``ids`` (response ``mask``) that ``model`` can score: every token id
+    in its vocabulary, every sequence but its last token within its context."""
+    top = int(ids.max()) if ids.numel() else 0
+    if top >= model.config.vocab_size:
+        raise ValueError(f"{name}: the sequences hold token ids up to {top}, beyond its "
+                         f"vocabulary (vocab_size={model.config.vocab_size})")
+    used = mask.any(dim=0).nonzero()
+    width = int(used.max()) + 1 if used.numel() else 1
+    if width - 1 > model.config.max_seq_len:
+        raise ValueError(f"{name}: sequences of {width} tokens do not fit its context of "
+                         f"{model.config.max_seq_len} (+1 for the last, predicted, token)")
+
+
 def sequence_logprobs(model: Llama, input_ids: torch.Tensor,
                       response_mask: torch.Tensor) -> torch.Tensor:
     """``log pi(y|x)``: the log-probabilities of the response tokens, summed per sequence.
 
     ``model``: chapter 6's :class:`~mlbook.llm.llama.Llama` (``TypeError`` otherwise);
     ``input_ids``: ``(B, T)`` prompt followed by response (and padding); ``response_mask``:
-    ``(B, T)``, true at the positions of response tokens (never at position 0, which has no
-    prediction). The token at position ``t`` is predicted by the logits at ``t - 1``, so the
+    ``(B, T)`` booleans, true at the positions of response tokens (never at position 0, which
+    has no prediction). The token at position ``t`` is predicted by the logits at ``t - 1``, so the
     prompt's own tokens and the padding do not count. The decoder runs on every position
     and the output layer only at those that predict a response token, a few percent of
     them. Returns ``(B,)`` in nats. Raises ``ValueError`` when a row has no response token
     (an empty response).
     """
     check_instance("model", model, Llama, what="a Llama (chapter 6's model)")
-    if input_ids.dim() != 2 or response_mask.shape != input_ids.shape:
-        raise ValueError(f"input_ids and response_mask must both be (batch, time), got "
-                         f"{tuple(input_ids.shape)} and {tuple(response_mask.shape)}")
+    _check_ids_and_mask(model, input_ids, response_mask)
     mask = response_mask.bool()
     if bool(mask[:, 0].any()):
         raise ValueError("response_mask must be false at position 0 (a response needs a prompt "
@@ -226,8 +255,8 @@ def sequence_logprobs(model: Llama, input_ids: torch.Tensor,
                          "every pair needs a non-empty chosen and rejected response")
     context = model.config.max_seq_len
     if input_ids.shape[1] - 1 > context:
-        raise ValueError(f"sequences of {input_ids.shape[1]} tokens do not fit the model's "
-                         f"context of {context} (+1 for the last, predicted, token)")
+        raise ValueError(f"input_ids: sequences of {input_ids.shape[1]} tokens do not fit the "
+                         f"model's context of {context} (+1 for the last, predicted, token)")
     inputs, targets, target_mask = input_ids[:, :-1], input_ids[:, 1:], mask[:, 1:]  # (B, T-1)
     hidden = model.model(inputs)                                      # (B, T-1, D)
     logits = model.lm_head(hidden[target_mask])                       # (M, V), M response tokens
@@ -256,14 +285,15 @@ class PreferencePair:
     kind: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise ValueError(f"prompt must be a non-empty string, got {self.prompt!r}")
+        _check_text("prompt", self.prompt)
         for name in ("chosen", "rejected"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"the {name} response must be a non-empty string, got "
-                                 f"{value!r}: DPO's log-probability of an empty response is "
-                                 "0 for every model, so the pair would teach nothing")
+                error = ValueError if isinstance(value, str) else ArgumentTypeError
+                raise error(f"the {name} response must be a non-empty string, got "
+                            f"{value!r:.60}: DPO's log-probability of an empty response is "
+                            "0 for every model, so the pair would teach nothing")
+        _check_text("kind", self.kind, blank=True, what="a string")
         if self.chosen.strip() == self.rejected.strip():
             raise ValueError(f"chosen and rejected responses are identical ({self.chosen!r})")
 
@@ -284,12 +314,35 @@ class PreferenceBatch:
     rejected_mask: torch.Tensor
     pairs: list[PreferencePair]
 
+    def __post_init__(self) -> None:
+        ids = check_tensor("chosen_ids", self.chosen_ids, ndim=2, dtype="int", minimum=0,
+                           layout="(N, T) token ids")
+        shape = tuple(ids.shape)
+        check_tensor("rejected_ids", self.rejected_ids, dtype="int", shape=shape, minimum=0,
+                     layout=f"{shape}, as chosen_ids")
+        for name in ("chosen_mask", "rejected_mask"):
+            check_tensor(name, getattr(self, name), dtype="bool", shape=shape,
+                         layout=f"{shape} (booleans), as chosen_ids")
+        check_list("pairs", self.pairs, what=f"a list of {shape[0]} PreferencePair objects, "
+                   "one per row", min_len=shape[0], max_len=shape[0], exclude=PreferencePair,
+                   item=lambda n, v: check_instance(n, v, PreferencePair))
+
     def __len__(self) -> int:
         return self.chosen_ids.shape[0]
 
     def select(self, index: Sequence[int] | torch.Tensor) -> "PreferenceBatch":
         """The pairs at ``index``, with padding columns that no row uses cut off."""
-        index = torch.as_tensor(index, dtype=torch.long)
+        if index is None or isinstance(index, (str, bytes)):
+            raise ArgumentTypeError(f"index must be a list or tensor of pair indices, got "
+                                    f"{index!r:.60}")
+        try:
+            index = torch.as_tensor(index)
+        except (TypeError, ValueError, RuntimeError):
+            raise ArgumentTypeError(f"index must be a list or tensor of pair indices, got "
+                                    f"{index!r:.60}") from None
+        check_tensor("index", index, ndim=1, dtype="int", minimum=0, maximum=len(self) - 1,
+                     layout=f"(n,) pair indices from 0 to {len(self) - 1}")
+        index = index.long()
         cm, rm = self.chosen_mask[index], self.rejected_mask[index]
         used = (cm | rm).any(dim=0).nonzero()
         width = int(used.max()) + 1 if used.numel() else 1
@@ -338,12 +391,15 @@ def encode_pairs(tokenizer, pairs: Sequence[PreferencePair], *, max_len: int | N
     ``log pi(y|x)`` includes the decision to stop. Raises ``ValueError`` for no pairs, an
     object that is not a :class:`PreferencePair`, or a sequence longer than ``max_len``.
     """
-    if not pairs:
-        raise ValueError("pairs is empty: need at least one preference pair")
+    _check_tokenizer("tokenizer", tokenizer, "eos_id")
+    pairs = check_list("pairs", pairs, what="a list of PreferencePair objects",
+                       exclude=PreferencePair,
+                       item=lambda n, v: check_instance(n, v, PreferencePair))
+    if max_len is not None:
+        check_int("max_len", max_len, minimum=2)
+    _check_text("response_prefix", response_prefix, blank=True, what="a string")
     rows = []
     for p in pairs:
-        if not isinstance(p, PreferencePair):
-            raise ValueError(f"pairs must be PreferencePair objects, got {type(p).__name__}")
         rows.append((_tokenise(tokenizer, p.prompt, p.chosen, response_prefix),
                      _tokenise(tokenizer, p.prompt, p.rejected, response_prefix)))
     width = max(len(ids) for row in rows for ids, _ in row)
@@ -367,6 +423,7 @@ def _pair_logprobs(model: torch.nn.Module,
 
 def prompt_lengths(batch: PreferenceBatch) -> torch.Tensor:
     """``(N,)``: the number of prompt tokens (``<s>`` included) of each pair."""
+    check_instance("batch", batch, PreferenceBatch)
     return batch.chosen_mask.int().argmax(dim=1)
 
 
@@ -377,6 +434,9 @@ def batched_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, response_m
 
     Padding columns that no row of a chunk uses are cut off before the forward pass.
     """
+    check_instance("model", model, Llama, what="a Llama (chapter 6's model)")
+    _check_ids_and_mask(model, input_ids, response_mask)
+    check_count("batch_size", batch_size)
     was_training = model.training
     model.eval()
     out = []
@@ -389,6 +449,12 @@ def batched_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, response_m
     return torch.cat(out)
 
 
+def _check_batch_fits(name: str, model: Llama, batch: PreferenceBatch) -> None:
+    for ids, mask in ((batch.chosen_ids, batch.chosen_mask),
+                      (batch.rejected_ids, batch.rejected_mask)):
+        _check_sequences_fit(name, model, ids, mask)
+
+
 @torch.no_grad()
 def pair_logprobs(model: torch.nn.Module, batch: PreferenceBatch,
                   batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,6 +464,10 @@ def pair_logprobs(model: torch.nn.Module, batch: PreferenceBatch,
     are computed once, and for evaluation. Pairs are taken ``batch_size`` at a time in order
     of prompt length, so little of each chunk is padding.
     """
+    check_instance("model", model, Llama, what="a Llama (chapter 6's model)")
+    check_instance("batch", batch, PreferenceBatch)
+    check_count("batch_size", batch_size)
+    _check_batch_fits("model", model, batch)
     was_training = model.training
     model.eval()
     order = prompt_lengths(batch).argsort(stable=True)
@@ -421,6 +491,7 @@ def preference_metrics(policy_chosen: torch.Tensor, policy_rejected: torch.Tenso
     ``margin``: mean of ``r_hat_w - r_hat_l``; ``chosen_reward``, ``rejected_reward``: the
     means of each; ``loss``: the DPO loss (8.6).
     """
+    _check_pairs(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
     rc = implicit_rewards(policy_chosen, ref_chosen, beta)
     rr = implicit_rewards(policy_rejected, ref_rejected, beta)
     diff = rc - rr
@@ -450,14 +521,16 @@ class DPOConfig:
         check_beta(self.beta)
         _preference_loss(self.loss)
         for name in ("steps", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+            check_count(name, getattr(self, name))
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        if not self.warmup_steps < self.steps:
             raise ValueError("warmup_steps must be an integer in [0, steps), got "
                              f"{self.warmup_steps!r}")
-        if not (self.lr > 0 and self.grad_clip > 0):
-            raise ValueError(f"lr and grad_clip must be positive, got {self.lr}, {self.grad_clip}")
+        check_positive("lr", self.lr)
+        check_positive("grad_clip", self.grad_clip)
+        # seed=None: fresh randomness, drawn now so that the config records the seed used
+        object.__setattr__(self, "seed", check_integer_seed("seed", self.seed,
+                                                            fresh_if_none=True))
 
 
 @dataclass
@@ -479,6 +552,10 @@ class DPOHistory:
 
     def eval_series(self, key: str) -> list[float]:
         """One evaluation metric across the evaluations (e.g. ``"accuracy"``, ``"kl"``)."""
+        recorded = sorted({k for e in self.evals for k in e})
+        if self.evals and not (isinstance(key, str) and all(key in e for e in self.evals)):
+            raise ValueError(f"key must be a metric recorded at every evaluation, one of "
+                             f"{recorded}; got {key!r:.60}")
         return [e[key] for e in self.evals]
 
     def to_dict(self) -> dict[str, Any]:
@@ -520,11 +597,21 @@ def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: Prefer
     every ``eval_every`` steps, :func:`preference_metrics` on ``eval_pairs`` and
     ``evaluate(policy)`` (any extra metrics, e.g. :func:`reward_and_kl`) are recorded.
     """
+    for name, model in (("policy", policy), ("reference", reference)):
+        check_instance(name, model, Llama, what="a Llama (chapter 6's model)")
     config = DPOConfig() if config is None else config
-    if not isinstance(config, DPOConfig):
-        raise ValueError(f"config must be a DPOConfig, got {type(config).__name__}")
-    if not isinstance(pairs, PreferenceBatch) or len(pairs) == 0:
-        raise ValueError("pairs must be a non-empty PreferenceBatch (see encode_pairs)")
+    check_instance("config", config, DPOConfig, what="a DPOConfig or None")
+    check_instance("pairs", pairs, PreferenceBatch, what="a PreferenceBatch (see encode_pairs)")
+    if eval_pairs is not None:
+        check_instance("eval_pairs", eval_pairs, PreferenceBatch,
+                       what="a PreferenceBatch (see encode_pairs) or None")
+    if evaluate is not None:
+        check_callable("evaluate", evaluate, what="a callable policy -> dict of metrics, "
+                                                  "or None")
+    check_bool("progress", progress)
+    for name, model in (("policy", policy), ("reference", reference)):
+        for batch in (pairs,) if eval_pairs is None else (pairs, eval_pairs):
+            _check_batch_fits(name, model, batch)
     shared = {id(p) for p in policy.parameters()} & {id(p) for p in reference.parameters()}
     if policy is reference or shared:
         raise ValueError("policy and reference must be two separate models (start the policy "
@@ -595,6 +682,11 @@ def train_dpo(policy: torch.nn.Module, reference: torch.nn.Module, pairs: Prefer
     return history
 
 
+def _check_prompts(name: str, texts: Any) -> list[str]:
+    return check_list(name, texts, what="a list of strings", item=lambda n, v: _check_text(
+        n, v, blank=True, what="a string"))
+
+
 @torch.no_grad()
 def sample_responses(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *,
                      max_new_tokens: int = 12, temperature: float = 1.0, seed: int = 0,
@@ -607,9 +699,12 @@ def sample_responses(model: torch.nn.Module, tokenizer, prompts: Sequence[str], 
     ids come back too, ``(N, T)`` with a ``(N, T)`` response mask, so
     :func:`batched_logprobs` scores the responses under any model.
     """
-    if not prompts:
-        raise ValueError("prompts is empty")
+    check_instance("model", model, Llama, what="a Llama (chapter 6's model)")
+    _check_tokenizer("tokenizer", tokenizer, "decode", "eos_id")
+    prompts = _check_prompts("prompts", prompts)
+    check_count("max_new_tokens", max_new_tokens)
     encoded = [tokenizer.encode(p, bos=True) for p in prompts]
+    _check_prompts_fit(model, encoded, max_new_tokens)
     with one_thread():           # decoding is a chain of tiny operations: one thread is faster
         responses = generate_grouped(model, encoded, max_new_tokens, eos_id=tokenizer.eos_id,
                                      temperature=temperature, seed=seed, batch_size=batch_size)
@@ -635,13 +730,20 @@ def reward_and_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer
     sample can even give a slightly negative value). These are the two axes of the
     paper's reward-KL frontier (Rafailov et al., 2023, figure 2). Returns ``{"reward", "kl"}``.
     """
-    if len(prompts) != len(answers) or not prompts:
-        raise ValueError(f"need as many answers as prompts (at least one), got {len(prompts)} "
-                         f"prompts and {len(answers)} answers")
-    if kl_prompts is not None and (not isinstance(kl_prompts, int) or kl_prompts < 1):
-        raise ValueError(f"kl_prompts must be a positive integer or None, got {kl_prompts!r}")
+    for name, model in (("policy", policy), ("reference", reference)):
+        check_instance(name, model, Llama, what="a Llama (chapter 6's model)")
+    _check_tokenizer("tokenizer", tokenizer, "decode", "eos_id")
+    prompts, answers = _check_prompts("prompts", prompts), _check_prompts("answers", answers)
+    if len(prompts) != len(answers):
+        raise ValueError(f"need as many answers as prompts, got {len(prompts)} prompts and "
+                         f"{len(answers)} answers")
+    if kl_prompts is not None:
+        check_count("kl_prompts", kl_prompts)
+    check_count("max_new_tokens", max_new_tokens)
     ids, mask = _pad_rows([_tokenise(tokenizer, p, a) for p, a in zip(prompts, answers)],
                           tokenizer.eos_id)
+    _check_sequences_fit("policy", policy, ids, mask)
+    _check_sequences_fit("reference", reference, ids, mask)
     reward = float(batched_logprobs(policy, ids, mask).exp().mean())
     _, ids, mask = sample_responses(policy, tokenizer, list(prompts)[:kl_prompts],
                                     max_new_tokens=max_new_tokens, seed=seed)
@@ -659,6 +761,9 @@ def malformed_response(output: str, input: str, rng: random.Random) -> str:
     or the input echoed alone (when the input differs from the answer). Never equal to
     ``output``.
     """
+    _check_text("output", output)
+    _check_text("input", input, blank=True, what="a string (empty for no input)")
+    _check_rng(rng)
     choices = [f"{output} {output}"]
     if input.strip():
         choices.append(f"{output} {input}")
@@ -674,6 +779,12 @@ def wrong_response(example: Example, rng: random.Random, attempts: int = 50) -> 
     different output (a different sum, the other label, other words). Falls back to a
     malformed response for a family that cannot produce a different answer.
     """
+    check_instance("example", example, Example)
+    if example.family not in TASK_FAMILIES:
+        raise ValueError(f"example must be of one of the task families TASK_FAMILIES (their "
+                         f"generators make the wrong answers), got family {example.family!r}")
+    _check_rng(rng)
+    check_count("attempts", attempts)
     family = TASK_FAMILIES[example.family]
     for _ in range(attempts):
         _, _, output = family.make(rng)
@@ -698,11 +809,17 @@ def make_preference_pairs(examples: Sequence[Example], *,
       well-formed answer with the wrong content) or ``"malformed"``
       (:func:`malformed_response`, the right content in the wrong form).
     """
-    if not examples:
-        raise ValueError("examples is empty")
-    if model_responses is not None and len(model_responses) != len(examples):
-        raise ValueError(f"{len(model_responses)} model responses for {len(examples)} examples")
-    rng = random.Random(seed)
+    examples = _check_examples("examples", examples)
+    unknown = sorted({ex.family for ex in examples} - set(TASK_FAMILIES))
+    if unknown:
+        raise ValueError(f"examples must be of the task families TASK_FAMILIES (their "
+                         f"generators make the wrong answers), got the families {unknown}")
+    if model_responses is not None:
+        model_responses = _check_prompts("model_responses", model_responses)
+        if len(model_responses) != len(examples):
+            raise ValueError(f"model_responses: {len(model_responses)} model responses for "
+                             f"{len(examples)} examples")
+    rng = random.Random(check_integer_seed("seed", seed))
     pairs = []
     for i, ex in enumerate(examples):
         answer = model_responses[i].strip() if model_responses is not None else ""
@@ -744,10 +861,11 @@ def sample_preference_pairs(model: torch.nn.Module, tokenizer, examples: Sequenc
     responses come from the SFT model (on-policy, as RLHF's comparisons are). Prompts whose
     samples are all right or all wrong give no comparison and are skipped.
     """
-    if not examples:
-        raise ValueError("examples is empty")
-    if not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    check_instance("model", model, Llama, what="a Llama (chapter 6's model)")
+    _check_tokenizer("tokenizer", tokenizer, "decode", "eos_id")
+    examples = _check_examples("examples", examples)
+    check_int("n_samples", n_samples, minimum=2)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
     prompts = [ex.prompt() for ex in examples]
     answers = []
     for k in range(n_samples):

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checks import (check_array, check_count, check_int, check_integer_seed,
+                      check_positive, check_seed)
 from ..runtime import one_thread
 from .dpo import _preference_loss, check_beta
 
@@ -52,18 +54,28 @@ BANDIT_REFERENCE = (0.10, 0.30, 0.25, 0.20, 0.15)
 
 
 def _probs(name: str, p: Any) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    if p.ndim != 1 or p.size < 2:
+    """A reference policy: at least 2 probabilities, strictly positive, summing to 1."""
+    p = check_array(name, p, ndim=1)
+    if p.size < 2:
         raise ValueError(f"{name} must be a 1-D array of at least 2 probabilities, "
                          f"got shape {p.shape}")
-    if np.any(~np.isfinite(p)) or np.any(p <= 0) or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
+    if np.any(p <= 0) or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
         raise ValueError(f"{name} must be strictly positive and sum to 1, got {p}")
     return p
 
 
+def _distribution(name: str, p: Any, size: int | None = None) -> np.ndarray:
+    """A probability vector (of ``size`` entries): non-negative, summing to 1."""
+    p = check_array(name, p, ndim=1, shape=None if size is None else (size,))
+    if np.any(p < 0) or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
+        raise ValueError(f"{name} must be a probability vector (non-negative, summing to 1), "
+                         f"got {p}")
+    return p
+
+
 def _rewards(r: Any, k: int) -> np.ndarray:
-    r = np.asarray(r, dtype=float)
-    if r.shape != (k,) or np.any(~np.isfinite(r)):
+    r = check_array("rewards", r, ndim=1)
+    if r.shape != (k,):
         raise ValueError(f"rewards must be {k} finite numbers (one per response), got {r}")
     return r
 
@@ -85,17 +97,35 @@ def kl_optimal_policy(ref_probs: Sequence[float], rewards: Sequence[float],
 
 
 def bradley_terry_probability(reward_a: Any, reward_b: Any) -> np.ndarray:
-    """``P(a preferred to b) = sigmoid(r_a - r_b)``, the Bradley-Terry model (8.1)."""
-    d = np.asarray(reward_a, dtype=float) - np.asarray(reward_b, dtype=float)
+    """``P(a preferred to b) = sigmoid(r_a - r_b)``, the Bradley-Terry model (8.1).
+
+    ``reward_a``, ``reward_b``: finite rewards, numbers or arrays of shapes that broadcast
+    (numpy's rule); the result has the broadcast shape.
+    """
+    reward_a, reward_b = check_array("reward_a", reward_a), check_array("reward_b", reward_b)
+    try:
+        np.broadcast_shapes(reward_a.shape, reward_b.shape)
+    except ValueError:
+        raise ValueError(f"reward_a and reward_b must have shapes that broadcast, got "
+                         f"{reward_a.shape} and {reward_b.shape}") from None
+    d = reward_a - reward_b
     return 0.5 * (1.0 + np.tanh(0.5 * d))          # = sigmoid(d), without overflow
 
 
 def total_variation(p: Sequence[float], q: Sequence[float]) -> float:
-    """``TV(p, q) = 1/2 sum |p - q|``: the largest difference in probability of any event."""
-    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    """``TV(p, q) = 1/2 sum |p - q|``: the largest difference in probability of any event.
+
+    ``p``, ``q``: probability vectors of the same length (non-negative, summing to 1).
+    """
+    p, q = _distribution("p", p), _distribution("q", q)
     if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
+        raise ValueError(f"p and q must have the same length, got {p.size} and {q.size}")
     return 0.5 * float(np.abs(p - q).sum())
+
+
+#: Rounds of redrawing in :func:`sample_bandit_preferences` before the rest of the second
+#: responses are drawn from pi_ref conditioned on differing from the first.
+_REDRAWS = 100
 
 
 def sample_bandit_preferences(ref_probs: Sequence[float], rewards: Sequence[float],
@@ -105,18 +135,29 @@ def sample_bandit_preferences(ref_probs: Sequence[float], rewards: Sequence[floa
     Two different responses are drawn from ``pi_ref`` (the SFT model proposes them); the
     labeller prefers the first with the Bradley-Terry probability (8.1). Returns
     ``(chosen, rejected)``: two ``(n_pairs,)`` integer arrays of response indices.
+
+    The second response is redrawn until it differs from the first; after
+    :data:`_REDRAWS` rounds (only a response that holds nearly all of ``pi_ref``'s
+    probability gets there) the rest are drawn from ``pi_ref`` without the first response,
+    renormalised: the same distribution, without waiting for it.
     """
     ref = _probs("ref_probs", ref_probs)
     r = _rewards(rewards, ref.size)
-    if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
-        raise ValueError(f"n_pairs must be a positive integer, got {n_pairs!r}")
-    rng = np.random.default_rng(seed)
+    n_pairs = check_count("n_pairs", n_pairs)
+    rng = check_seed("seed", seed)
     a = rng.choice(ref.size, size=n_pairs, p=ref)
     b = rng.choice(ref.size, size=n_pairs, p=ref)
     same = a == b
-    while same.any():                               # redraw the second until they differ
+    for _ in range(_REDRAWS):                       # redraw the second until they differ
+        if not same.any():
+            break
         b[same] = rng.choice(ref.size, size=int(same.sum()), p=ref)
         same = a == b
+    for first in np.unique(a[same]):                # left after _REDRAWS rounds: draw the
+        rows = np.flatnonzero(same & (a == first))  # second from pi_ref given != first
+        others = ref.copy()
+        others[first] = 0.0
+        b[rows] = rng.choice(ref.size, size=rows.size, p=others / others.sum())
     a_wins = rng.random(n_pairs) < bradley_terry_probability(r[a], r[b])
     chosen = np.where(a_wins, a, b)
     rejected = np.where(a_wins, b, a)
@@ -139,19 +180,20 @@ def population_preferences(ref_probs: Sequence[float], rewards: Sequence[float]
 
 
 def _check_index_pairs(k: int, chosen: Any, rejected: Any, weights: Any):
-    chosen, rejected = np.asarray(chosen), np.asarray(rejected)
-    if chosen.ndim != 1 or chosen.shape != rejected.shape:
+    indices = {}
+    for name, idx in (("chosen", chosen), ("rejected", rejected)):
+        idx = check_array(name, idx, ndim=1, integer=True)
+        if idx.min() < 0 or idx.max() >= k:
+            raise ValueError(f"{name} must hold response indices in [0, {k}), got {idx}")
+        indices[name] = idx
+    chosen, rejected = indices["chosen"], indices["rejected"]
+    if chosen.shape != rejected.shape:
         raise ValueError("chosen and rejected must be 1-D index arrays of the same length (one "
                          f"entry per pair), got shapes {chosen.shape} and {rejected.shape}")
-    if chosen.size == 0:
-        raise ValueError("need at least one preference pair, got none")
-    for name, idx in (("chosen", chosen), ("rejected", rejected)):
-        if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= k:
-            raise ValueError(f"{name} must hold response indices in [0, {k}), got {idx}")
     if weights is None:
         weights = np.full(chosen.size, 1.0 / chosen.size)
-    weights = np.asarray(weights, dtype=float)
-    if weights.shape != chosen.shape or np.any(weights < 0) or not weights.sum() > 0:
+    weights = check_array("weights", weights, ndim=1, shape=chosen.shape, minimum=0.0)
+    if not weights.sum() > 0:
         raise ValueError("weights must be non-negative, one per pair, and not all zero")
     # The tabular losses depend on the data only through how often each ordered pair
     # (i chosen, j rejected) occurs: add up repeated pairs, K (K - 1) at most.
@@ -185,8 +227,9 @@ def fit_bradley_terry(n_responses: int, chosen: Any, rejected: Any, weights: Any
     response (full-batch Adam; the loss is convex). Rewards are identifiable only up to a
     constant, so the result is shifted to mean zero. Returns ``(n_responses,)``.
     """
-    if not isinstance(n_responses, (int, np.integer)) or n_responses < 2:
-        raise ValueError(f"n_responses must be an integer >= 2, got {n_responses!r}")
+    n_responses = check_int("n_responses", n_responses, minimum=2)
+    steps = check_count("steps", steps)
+    check_positive("lr", lr)
     c, rj, w = _check_index_pairs(n_responses, chosen, rejected, weights)
     r = torch.zeros(n_responses, dtype=torch.float64, requires_grad=True)
     _minimise(r, lambda: -(w * F.logsigmoid(r[c] - r[rj])).sum(), steps, lr)
@@ -226,6 +269,11 @@ def train_dpo_bandit(ref_probs: Sequence[float], chosen: Any, rejected: Any, bet
     pair_loss = _preference_loss(loss)
     ref = _probs("ref_probs", ref_probs)
     c, rj, w = _check_index_pairs(ref.size, chosen, rejected, weights)
+    steps = check_count("steps", steps)
+    check_positive("lr", lr)
+    record_every = check_count("record_every", record_every)
+    if target is not None:
+        target = _distribution("target", target, ref.size)
     log_ref = torch.as_tensor(np.log(ref), dtype=torch.float64)
     theta = log_ref.clone().requires_grad_(True)
     result = BanditDPOResult(policy=ref.copy(), logits=np.log(ref), beta=beta)
@@ -279,9 +327,13 @@ def kl_policy_gradient(ref_probs: Sequence[float], rewards: Sequence[float], bet
     beta = check_beta(beta)
     ref = _probs("ref_probs", ref_probs)
     r = _rewards(rewards, ref.size)
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    steps = check_count("steps", steps)
+    batch_size = check_count("batch_size", batch_size)
+    record_every = check_count("record_every", record_every)
+    check_positive("lr", lr)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    if target is not None:
+        target = _distribution("target", target, ref.size)
     gen = torch.Generator().manual_seed(seed)
     log_ref = torch.as_tensor(np.log(ref), dtype=torch.float64)
     r_t = torch.as_tensor(r, dtype=torch.float64)

@@ -41,17 +41,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cache_dir, cached
-from ..checks import check_count, check_instance, check_int
+from ..checks import (ArgumentTypeError, check_bool, check_choice, check_count,
+                      check_instance, check_int, check_integer_seed, check_list, check_number,
+                      check_positive, check_probability, check_tensor, check_token_ids)
 from ..progress import tqdm
 from ..runtime import one_thread
-from .data import BPETokenizer
-from .llama import Llama, generate_grouped, repeat_kv
+from .data import BPETokenizer, _check_tokenizer
+from .llama import Llama, _check_prompts_fit, generate_grouped, repeat_kv
 from .lora import apply_lora, merge_lora
 from .self_instruct import SelfInstructResult, self_instruct
 from .tasks import (ALPACA_PROMPT_NO_INPUT, ALPACA_PROMPT_WITH_INPUT, HELDOUT_FAMILIES,
-                    TRAIN_FAMILIES, WORDS, Example, is_heldout_content, make_examples,
-                    make_seed_tasks)
-from .train import (TrainConfig, cosine_lr, load_checkpoint, make_optimizer,
+                    TRAIN_FAMILIES, WORDS, Example, _check_examples, _check_text,
+                    is_heldout_content, make_examples, make_seed_tasks)
+from .train import (TrainConfig, _check_path, cosine_lr, load_checkpoint, make_optimizer,
                     pretrained_tiny_llama, save_checkpoint)
 
 __all__ = [
@@ -63,6 +65,19 @@ __all__ = [
 ]
 
 IGNORE_INDEX = -100   # label of a token that carries no loss (PyTorch's and Hugging Face's)
+
+
+def _check_fits(name: str, model: Llama, dataset: "InstructionDataset") -> None:
+    """The tokenised examples of ``dataset`` fit ``model``: every token id is in its
+    vocabulary and every example, shifted by one, in its context."""
+    config = model.config
+    longest = max(dataset.lengths)
+    if longest > config.max_seq_len + 1:
+        raise ValueError(f"{name}: the longest example ({longest} tokens) does not fit the "
+                         f"model's context of {config.max_seq_len}")
+    if dataset.max_token_id >= config.vocab_size:
+        raise ValueError(f"{name}: the tokenizer gives token ids up to {dataset.max_token_id}, "
+                         f"beyond the model's vocabulary (vocab_size={config.vocab_size})")
 
 
 # ----------------------------------------------------------------------------------------
@@ -84,14 +99,17 @@ class InstructionDataset(torch.utils.data.Dataset):
 
     def __init__(self, examples: Sequence[Example], tokenizer: BPETokenizer, *,
                  max_len: int | None = None, mask_prompt: bool = True):
-        if not examples:
-            raise ValueError("examples is empty")
-        if max_len is not None and (not isinstance(max_len, int) or max_len < 2):
-            raise ValueError(f"max_len must be an integer >= 2 or None, got {max_len!r}")
+        examples = _check_examples("examples", examples)
+        _check_tokenizer("tokenizer", tokenizer, "eos_id")
+        if max_len is not None:
+            check_int("max_len", max_len, minimum=2)
+        check_bool("mask_prompt", mask_prompt)
         self.examples = list(examples)
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.eos_id
         self.items = []
+        #: the largest token id of any example (checked against a model's vocabulary)
+        self.max_token_id = 0
         for ex in self.examples:
             prompt = tokenizer.encode(ex.prompt(), bos=True)
             response = tokenizer.encode(" " + ex.output, eos=True)
@@ -101,12 +119,22 @@ class InstructionDataset(torch.utils.data.Dataset):
                 raise ValueError(f"an example has {len(ids)} tokens, more than max_len={max_len}")
             self.items.append({"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
                                "prompt_len": len(prompt)})
+            self.max_token_id = max(self.max_token_id, max(ids))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return self.items[i]
+
+    @staticmethod
+    def _check_item(name: str, item: Any) -> Any:
+        if not (isinstance(item, Mapping) and "input_ids" in item and "labels" in item):
+            raise ArgumentTypeError(f"{name} must be an item of an InstructionDataset (a dict "
+                                    f"with input_ids and labels), got {item!r:.60}")
+        for key in ("input_ids", "labels"):
+            check_tensor(f"{name}[{key!r}]", item[key], ndim=1, dtype="int", min_size=0)
+        return item
 
     @property
     def lengths(self) -> list[int]:
@@ -120,6 +148,8 @@ class InstructionDataset(torch.utils.data.Dataset):
         ``-100`` on the prompt and on padding (which sits after ``</s>`` and so, under the
         causal mask, never changes the logits of a real token).
         """
+        items = check_list("items", items, what="a list of items of this dataset (dicts with "
+                           "input_ids and labels)", item=self._check_item)
         width = max(len(it["input_ids"]) for it in items)
         ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
@@ -147,6 +177,9 @@ class SFTConfig:
     # [mark: checks]
 
     def __post_init__(self) -> None:
+        # seed=None: fresh randomness, drawn now so that the config records the seed used
+        object.__setattr__(self, "seed", check_integer_seed("seed", self.seed,
+                                                            fresh_if_none=True))
         self.train_config()        # TrainConfig checks the numbers
 
     def train_config(self) -> TrainConfig:
@@ -176,8 +209,17 @@ class SFTHistory:
 
 def shared_prefix_length(x: torch.Tensor) -> int:
     """Number of leading positions at which every row of ``x`` ``(B, T)`` holds the same token."""
+    check_tensor("x", x, ndim=2, dtype="int", layout="(B, T) token ids")
     same = (x == x[:1]).all(dim=0).long()                    # (T,)
     return int(same.cumprod(0).sum())
+
+
+def _check_ids(name: str, x: Any, model: Llama) -> None:
+    """Token ids ``(B, T)`` that ``model`` can take: in its vocabulary, within its context."""
+    check_token_ids(name, x, model.config.vocab_size, ndim=2, layout="(B, T)")
+    if x.shape[1] > model.config.max_seq_len:
+        raise ValueError(f"{name}: {x.shape[1]} tokens do not fit the model's context of "
+                         f"{model.config.max_seq_len} (config.max_seq_len)")
 
 
 def forward_shared_prefix(model: Llama, x: torch.Tensor, prefix: int = 0
@@ -195,10 +237,15 @@ def forward_shared_prefix(model: Llama, x: torch.Tensor, prefix: int = 0
     (:meth:`~mlbook.llm.llama.LlamaAttention.project_qkv`); only the attention mask differs.
     """
     check_instance("model", model, Llama)
+    _check_ids("x", x, model)
     m = model.model
     b, t = x.shape
-    if not 0 <= prefix < t:
-        raise ValueError(f"prefix must be in [0, {t}), got {prefix}")
+    check_int("prefix", prefix, minimum=0, maximum=t - 1)
+    shared = shared_prefix_length(x)
+    if prefix > shared:
+        raise ValueError(f"prefix must be at most {shared}, the number of leading tokens that "
+                         f"every row of x shares, got {prefix} (the rows' hidden states differ "
+                         f"from there on)")
     cos, sin = m.rotary_emb(0, t)
     h_pre, h = m.embed_tokens(x[:1, :prefix]), m.embed_tokens(x[:, prefix:])
     mask = torch.ones(t - prefix, t, dtype=torch.bool, device=x.device).tril(prefix)
@@ -235,9 +282,17 @@ def sft_loss(model: Llama, x: torch.Tensor, y: torch.Tensor, *,
     shares are run once (:func:`forward_shared_prefix`). A batch of Alpaca prompts shares its first
     sentence or more, so this saves a third or more of the work.
     """
+    check_instance("model", model, Llama)
+    _check_ids("x", x, model)
+    check_tensor("y", y, dtype="int", shape=tuple(x.shape), layout=f"{tuple(x.shape)}, as x")
     keep = y != IGNORE_INDEX                                  # (B, T)
+    if bool(((y < 0) | (y >= model.config.vocab_size))[keep].any()):
+        raise ValueError(f"y must hold token ids from 0 to vocab_size - 1 = "
+                         f"{model.config.vocab_size - 1}, or IGNORE_INDEX = -100")
     if not bool(keep.any()):
-        raise ValueError("the batch has no response token to compute a loss on")
+        raise ValueError("y has no response token to compute a loss on (every label is "
+                         "IGNORE_INDEX = -100)")
+    check_bool("share_prefix", share_prefix)
     first = int(keep.float().argmax(dim=1).min())             # earliest position with a loss
     prefix = min(shared_prefix_length(x), first) if share_prefix else 0
     _, hidden = forward_shared_prefix(model, x, prefix)       # (B, T - prefix, D)
@@ -264,7 +319,7 @@ def _length_grouped(perm: list[int], lengths: list[int], keys: list[int], batch_
     return [i for b in batches for i in b]
 
 
-def finetune(model: nn.Module, dataset: InstructionDataset, config: SFTConfig | None = None,
+def finetune(model: Llama, dataset: InstructionDataset, config: SFTConfig | None = None,
              *, progress: bool = True) -> SFTHistory:
     """Supervised fine-tuning of ``model`` in place on ``dataset`` (loss (7.3)).
 
@@ -273,14 +328,12 @@ def finetune(model: nn.Module, dataset: InstructionDataset, config: SFTConfig | 
     :func:`~mlbook.llm.train.cosine_lr`); gradient clipping. Trains whatever parameters have
     ``requires_grad`` (all of them, or the adapters after :func:`~mlbook.llm.lora.apply_lora`).
     """
+    check_instance("model", model, Llama)
     config = SFTConfig() if config is None else config
-    if not isinstance(config, SFTConfig):
-        raise ValueError(f"config must be an SFTConfig, got {type(config).__name__}")
-    if not isinstance(dataset, InstructionDataset):
-        raise ValueError(f"dataset must be an InstructionDataset, got {type(dataset).__name__}")
-    if max(dataset.lengths) > model.config.max_seq_len + 1:
-        raise ValueError(f"the longest example ({max(dataset.lengths)} tokens) does not fit "
-                         f"the model's context of {model.config.max_seq_len}")
+    check_instance("config", config, SFTConfig, what="an SFTConfig or None")
+    check_instance("dataset", dataset, InstructionDataset)
+    check_bool("progress", progress)
+    _check_fits("dataset", model, dataset)
     tc = config.train_config()
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -337,9 +390,12 @@ def generate_responses(model: Llama, tokenizer: BPETokenizer, examples: Sequence
     ``greedy`` takes the most probable token; otherwise tokens are sampled with
     ``temperature`` and ``top_p`` (chapter 6's :func:`~mlbook.llm.llama.generate`).
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    check_instance("model", model, Llama)
+    _check_tokenizer("tokenizer", tokenizer, "decode", "eos_id")
+    examples = _check_examples("examples", examples)
+    check_count("max_new_tokens", max_new_tokens)
     prompts = [tokenizer.encode(ex.prompt(), bos=True) for ex in examples]
+    _check_prompts_fit(model, prompts, max_new_tokens)
     rows = generate_grouped(model, prompts, max_new_tokens, eos_id=tokenizer.eos_id,
                             greedy=greedy, temperature=temperature, top_p=top_p, seed=seed,
                             batch_size=batch_size)
@@ -360,7 +416,10 @@ def greedy_matches(model: Llama, tokenizer: BPETokenizer, examples: Sequence[Exa
     sequence that decodes to the same text would count as a miss; greedy decoding of a
     model trained on the tokenizer's own segmentation practically never produces one.)
     """
+    check_instance("model", model, Llama)
+    check_count("batch_size", batch_size)
     dataset = InstructionDataset(examples, tokenizer)
+    _check_fits("examples", model, dataset)
     was_training = model.training
     model.eval()
     out = []
@@ -384,9 +443,12 @@ def reference_log_probs(model: Llama, tokenizer: BPETokenizer, examples: Sequenc
     the *expected* exact match of temperature sampling (7.5), with no sampling noise.
     Returns a ``(len(temperatures), len(examples))`` tensor (nats).
     """
-    if any(not t > 0 for t in temperatures):
-        raise ValueError(f"temperatures must be positive, got {list(temperatures)}")
+    check_instance("model", model, Llama)
+    temperatures = check_list("temperatures", temperatures, what="a list of temperatures "
+                              "(positive numbers)", item=check_positive)
+    check_count("batch_size", batch_size)
     dataset = InstructionDataset(examples, tokenizer)
+    _check_fits("examples", model, dataset)
     taus = torch.tensor([float(t) for t in temperatures])
     out = []
     was_training = model.training
@@ -420,9 +482,14 @@ def copy_losses(model: Llama, tokenizer: BPETokenizer, *, n_sequences: int = 20,
     pass (the first word of either pass cannot be known): ``{"first", "repeat"}``. A model
     that copies has a repeat loss far below its first-pass loss.
     """
+    check_instance("model", model, nn.Module, what="a torch.nn.Module (a Llama)")
+    _check_tokenizer("tokenizer", tokenizer, "bos_id")
     n_sequences = check_count("n_sequences", n_sequences)
     length = check_int("length", length, minimum=2, maximum=len(WORDS))
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    if isinstance(model, Llama) and 2 * length > model.config.max_seq_len:
+        raise ValueError(f"model: its context of {model.config.max_seq_len} tokens is shorter "
+                         f"than the 2 * length = {2 * length} tokens it would have to read")
     pieces = [tokenizer.encode(" " + w) for w in WORDS]
     if any(len(p) != 1 for p in pieces):
         raise ValueError("the tokenizer must encode every ' word' of WORDS as one token "
@@ -453,12 +520,15 @@ def exact_match(model: Llama, tokenizer: BPETokenizer, examples: Sequence[Exampl
     ``method="generate"`` decodes with :func:`generate_responses` and compares the
     stripped strings. Pass ``responses`` to score ready answers.
     """
-    if not examples:
-        raise ValueError("examples is empty")
-    if method not in ("forced", "generate"):
-        raise ValueError(f"method must be 'forced' or 'generate', got {method!r}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    check_instance("model", model, Llama)
+    _check_tokenizer("tokenizer", tokenizer, "decode", "eos_id")
+    examples = _check_examples("examples", examples)
+    check_choice("method", method, ("forced", "generate"))
+    check_count("max_new_tokens", max_new_tokens)
+    if responses is not None:
+        responses = check_list("responses", responses, what="a list of responses (strings)",
+                               min_len=0, item=lambda n, v: _check_text(n, v, blank=True,
+                                                                        what="a string"))
     if responses is None and method == "forced":
         hits = greedy_matches(model, tokenizer, examples)
         fits = [len(tokenizer.encode(ex.output)) + 1 <= max_new_tokens for ex in examples]
@@ -466,7 +536,7 @@ def exact_match(model: Llama, tokenizer: BPETokenizer, examples: Sequence[Exampl
     if responses is None:
         responses = generate_responses(model, tokenizer, examples, max_new_tokens=max_new_tokens)
     if len(responses) != len(examples):
-        raise ValueError(f"{len(responses)} responses for {len(examples)} examples")
+        raise ValueError(f"responses: {len(responses)} responses for {len(examples)} examples")
     return sum(r.strip() == ex.output.strip() for r, ex in zip(responses, examples)) / len(examples)
 
 
@@ -503,6 +573,35 @@ class SFTTinyLlama:
     from_cache: bool
 
 
+def _check_data_settings(settings: Any) -> dict[str, Any]:
+    """A copy of ``settings`` (the keys of :data:`SFT_DATA`, ``mix`` optional), checked."""
+    check_instance("settings", settings, Mapping, what="a dict of data settings like SFT_DATA")
+    s = dict(settings)
+    missing = sorted(set(SFT_DATA) - set(s) - {"mix"})
+    unknown = sorted(set(s) - set(SFT_DATA), key=str)
+    if missing or unknown:
+        raise ValueError(f"settings must have the keys of SFT_DATA ({sorted(SFT_DATA)}); "
+                         f"missing {missing}, unknown {unknown}")
+
+    def name(key: str) -> str:
+        return f"settings[{key!r}]"
+    for key in ("seeds_per_family", "n_train", "n_heldout", "n_heldout_families"):
+        check_count(name(key), s[key])
+    for key in ("rounds", "per_round", "seed"):
+        check_count(name(key), s[key], minimum=0)
+    check_probability(name("rouge_threshold"), s["rouge_threshold"])
+    check_number(name("heldout_share"), s["heldout_share"], minimum=0.0, maximum=1.0,
+                 exclusive_minimum=True, exclusive_maximum=True)
+    mix = check_instance(name("mix"), s.get("mix", {}), Mapping,
+                         what="a dict family -> turns per round")
+    for family, turns in mix.items():
+        if family not in TRAIN_FAMILIES:
+            raise ValueError(f"{name('mix')}: {family!r} is not one of TRAIN_FAMILIES "
+                             f"{list(TRAIN_FAMILIES)}")
+        check_count(f"{name('mix')}[{family!r}]", turns)
+    return s
+
+
 def chapter_data(settings: Mapping[str, Any] = SFT_DATA) -> tuple[
         SelfInstructResult, list[Example], dict[str, list[Example]]]:
     """The chapter's self-instruct run, training examples and held-out examples.
@@ -513,7 +612,7 @@ def chapter_data(settings: Mapping[str, Any] = SFT_DATA) -> tuple[
     wording of the same instruction pool). Held-out *families* are tasks never trained on
     (:data:`~mlbook.llm.tasks.HELDOUT_FAMILIES`), ``n_heldout_families`` per family.
     """
-    s = dict(settings)
+    s = _check_data_settings(settings)
     seeds = make_seed_tasks(TRAIN_FAMILIES, s["seeds_per_family"], s["seed"])
     result = self_instruct(seeds, s["rounds"], per_round=s["per_round"],
                            rouge_threshold=s["rouge_threshold"], seed=s["seed"])
@@ -532,6 +631,7 @@ def chapter_data(settings: Mapping[str, Any] = SFT_DATA) -> tuple[
 
 def examples_fingerprint(examples: Sequence[Example]) -> str:
     """A short SHA-256 of the examples' text (it changes whenever the task families do)."""
+    examples = _check_examples("examples", examples, min_len=0)
     rows = [[e.instruction, e.input, e.output, e.family] for e in examples]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
@@ -541,6 +641,19 @@ def sft_key(base_key: str, method: str, config: SFTConfig, data: Mapping[str, An
     """A hash of everything that determines the fine-tuned weights: the base model's key,
     the method and its settings, the data settings and the examples' fingerprint, the
     prompt templates, and :data:`CACHE_FORMAT` (bumped when the code's behaviour changes)."""
+    _check_text("base_key", base_key, what="the base model's key (a string)")
+    check_choice("method", method, ("full", "lora"))
+    check_instance("config", config, SFTConfig)
+    check_instance("data", data, Mapping, what="a dict of data settings like SFT_DATA")
+    if lora is not None:
+        check_instance("lora", lora, Mapping, what="a dict of LoRA settings or None")
+    _check_text("fingerprint", fingerprint, blank=True, what="a string")
+    for key, value in (("data", dict(data)), ("lora", lora)):
+        try:
+            json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{key} must hold JSON values only (numbers, strings, lists, "
+                             f"dicts), to be hashed: {error}") from None
     settings = {"format": CACHE_FORMAT, "base": base_key, "method": method,
                 "examples": fingerprint,
                 "sft": asdict(config), "data": dict(data),
@@ -563,10 +676,14 @@ def sft_tiny_llama(*, retrain: bool = False, progress: bool = True,
     :func:`sft_key`. ``retrain=True`` trains even if
     the file exists.
     """
-    if method not in ("full", "lora"):
-        raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
+    check_bool("retrain", retrain)
+    check_bool("progress", progress)
+    if cache is not None:
+        _check_path("cache", cache)
+    check_choice("method", method, ("full", "lora"))
     if config is None:
         config = SFT_TRAIN if method == "full" else SFT_LORA
+    check_instance("config", config, SFTConfig, what="an SFTConfig or None")
     base = pretrained_tiny_llama(progress=progress, cache=cache)
     lora = LORA_SETTINGS if method == "lora" else None
     result, train_examples, heldout = chapter_data(SFT_DATA)

@@ -959,6 +959,23 @@ def generate_grouped(model: Llama, prompts: Sequence[Sequence[int]], max_new_tok
     return out
 
 
+def _check_prompts_fit(model: Llama, prompts: Sequence[Sequence[int]],
+                       max_new_tokens: int) -> None:
+    """Tokenised prompts that ``model`` can continue by ``max_new_tokens`` tokens: every
+    token id in its vocabulary, every prompt and its continuation within its context."""
+    config = model.config
+    top = max((max(p) for p in prompts if p), default=0)
+    if top >= config.vocab_size:
+        raise ValueError(f"model: the prompts hold token ids up to {top}, beyond its "
+                         f"vocabulary (vocab_size={config.vocab_size}): a model of the "
+                         f"tokenizer's vocabulary is needed")
+    longest = max(len(p) for p in prompts)
+    if longest + max_new_tokens > config.max_seq_len:
+        raise ValueError(f"model: the longest prompt ({longest} tokens) + max_new_tokens "
+                         f"({max_new_tokens}) is longer than its context of "
+                         f"{config.max_seq_len} tokens")
+
+
 # ----------------------------------------------------------------------------------------
 # Activation memory (for the activation-checkpointing experiment)
 # ----------------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ can take adapters.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import (check_count, check_instance, check_integer_seed, check_list,
+                      check_positive, check_tensor)
 from .llama import LlamaConfig
 
 __all__ = [
@@ -46,15 +48,15 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, rank: int, alpha: float = 1.0, *,
                  generator: torch.Generator | None = None):
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
-            raise ValueError(f"rank must be a positive integer, got {rank!r}")
+        check_instance("base", base, nn.Linear, what="an nn.Linear (LoRALinear wraps one)")
+        rank = check_count("rank", rank)
         if rank > min(base.in_features, base.out_features):
             raise ValueError(f"rank ({rank}) must not exceed min(in, out) = "
                              f"{min(base.in_features, base.out_features)}")
-        if not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        check_positive("alpha", alpha)
+        if generator is not None:
+            check_instance("generator", generator, torch.Generator,
+                           what="a torch.Generator or None")
         self.base = base
         for p in self.base.parameters():
             p.requires_grad_(False)
@@ -80,8 +82,17 @@ class LoRALinear(nn.Module):
         return self.scaling * (self.lora_B @ self.lora_A)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
         # W x + (alpha / r) B (A x): two thin products, never the d_out x d_in matrix B A
         return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B * self.scaling)
+
+    def _check_input(self, x: Any) -> None:
+        """``x``: a floating-point tensor ``(..., in)``; NaN and inf propagate, as in any
+        ``nn.Linear`` (no scan of the activations)."""
+        check_tensor("x", x, finite=False, min_size=0, layout=f"(..., in={self.in_features})")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have shape (..., in={self.in_features}), got "
+                             f"{tuple(x.shape)}")
 
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` with weight ``W + (alpha / r) B A``: no cost at inference."""
@@ -100,6 +111,11 @@ class LoRALinear(nn.Module):
 LORA_TARGETS = ("q_proj", "v_proj")   # the LoRA paper's choice for GPT-3 (section 7.1)
 
 
+def _check_targets(targets: Any) -> list[str]:
+    return check_list("targets", targets, what="a list of module names such as 'q_proj'",
+                      item=lambda n, v: check_instance(n, v, str, what="a module name"))
+
+
 def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0,
                targets: Sequence[str] = LORA_TARGETS, *, seed: int = 0) -> nn.Module:
     """Wrap every ``nn.Linear`` whose name ends in one of ``targets`` in :class:`LoRALinear`.
@@ -108,21 +124,25 @@ def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0,
     ``trainable_parameters(model)`` trains the adapters alone. Modifies ``model`` in place
     and returns it. ``targets`` are module names such as ``"q_proj"``, ``"down_proj"``.
     """
-    if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
-    if isinstance(targets, str) or not targets:
-        raise ValueError(f"targets must be a non-empty list of module names, got {targets!r}")
-    for p in model.parameters():
+    check_instance("model", model, nn.Module, what="a torch.nn.Module")
+    check_count("rank", rank)
+    check_positive("alpha", alpha)
+    targets = _check_targets(targets)
+    seed = check_integer_seed("seed", seed, fresh_if_none=True)
+    found = [(module, child_name, child) for _, module in model.named_modules()
+             for child_name, child in module.named_children()
+             if child_name in targets and isinstance(child, nn.Linear)]
+    if not found:
+        raise ValueError(f"targets: the model has no nn.Linear named {targets}")
+    smallest = min(min(child.in_features, child.out_features) for _, _, child in found)
+    if rank > smallest:
+        raise ValueError(f"rank ({rank}) must not exceed min(in, out) = {smallest} of the "
+                         f"smallest layer named in targets")
+    for p in model.parameters():              # checked: now the model is changed
         p.requires_grad_(False)
     generator = torch.Generator().manual_seed(seed)
-    found = 0
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            if child_name in targets and isinstance(child, nn.Linear):
-                setattr(module, child_name, LoRALinear(child, rank, alpha, generator=generator))
-                found += 1
-    if not found:
-        raise ValueError(f"no nn.Linear named {list(targets)} in the model")
+    for module, child_name, child in found:
+        setattr(module, child_name, LoRALinear(child, rank, alpha, generator=generator))
     return model
 
 
@@ -132,6 +152,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     The merged model computes the same function, with no extra cost per token, and has
     exactly the original parameter names. Every parameter is made trainable again.
     """
+    check_instance("model", model, nn.Module, what="a torch.nn.Module")
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, LoRALinear):
@@ -143,6 +164,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 def trainable_parameters(model: nn.Module) -> int:
     """Number of parameters with ``requires_grad``."""
+    check_instance("model", model, nn.Module, what="a torch.nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -153,8 +175,9 @@ def lora_parameter_count(config: LlamaConfig, rank: int,
     For LLaMA-7B, ``rank=8`` on ``q_proj`` and ``v_proj`` gives 4,194,304, the number
     ``peft`` prints for the alpaca-lora recipe.
     """
-    if not isinstance(rank, int) or rank <= 0:
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
+    check_instance("config", config, LlamaConfig)
+    rank = check_count("rank", rank)
+    targets = _check_targets(targets)
     d, kv, f = config.dim, config.n_kv_heads * config.head_dim, config.ffn_hidden_dim
     shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
               "gate_proj": (d, f), "up_proj": (d, f), "down_proj": (f, d)}

@@ -24,9 +24,12 @@ import random
 import re
 import string
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
-from .tasks import PREFIXES, TASK_FAMILIES, Example, TaskFamily, _check_families, _join
+from ..checks import (ArgumentTypeError, check_bool, check_count, check_integer_seed,
+                      check_list, check_probability)
+from .tasks import (PREFIXES, TASK_FAMILIES, Example, TaskFamily, _check_examples,
+                    _check_families, _check_text, _join)
 
 __all__ = [
     "rouge_tokenize", "lcs_length", "rouge_l", "rouge_l_text", "BLACKLIST",
@@ -40,6 +43,7 @@ __all__ = [
 def rouge_tokenize(text: str) -> list[str]:
     """Tokens as the ``rouge-score`` package's default tokenizer makes them (no stemming):
     lower case, every run of characters other than ``a-z0-9`` becomes a separator."""
+    _check_text("text", text, blank=True, what="a string")
     return [t for t in re.split(r"\s+", re.sub(r"[^a-z0-9]+", " ", text.lower())) if t]
 
 
@@ -56,10 +60,22 @@ def _lcs_cached(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return prev[-1]
 
 
+def _check_tokens(name: str, tokens: Any) -> tuple[str, ...]:
+    """A sequence of string tokens, as a tuple; a string itself is refused (it is not a list
+    of its characters: :func:`rouge_l_text` takes strings)."""
+    if isinstance(tokens, str):
+        raise ArgumentTypeError(f"{name} must be a sequence of tokens (strings), got the "
+                                f"string {tokens!r:.60}; rouge_l_text takes strings")
+    if isinstance(tokens, (list, tuple)) and all(type(t) is str for t in tokens):
+        return tuple(tokens)                     # the common case, without a check per item
+    return tuple(check_list(name, tokens, what="a sequence of tokens (strings)", min_len=0,
+                            item=lambda n, v: _check_text(n, v, blank=True, what="a string")))
+
+
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence of two token sequences (dynamic programming,
     ``O(len(a) len(b))`` time)."""
-    return _lcs_cached(tuple(a), tuple(b))
+    return _lcs_cached(_check_tokens("a", a), _check_tokens("b", b))
 
 
 def rouge_l(a_tokens: Sequence[str], b_tokens: Sequence[str]) -> float:
@@ -69,8 +85,8 @@ def rouge_l(a_tokens: Sequence[str], b_tokens: Sequence[str]) -> float:
     ``F = 2 P R / (P + R)``, which is ``2 L / (|a| + |b|)``. Symmetric in ``a`` and ``b``,
     in ``[0, 1]``, 1 only for identical sequences, 0 when one is empty.
     """
-    if isinstance(a_tokens, str) or isinstance(b_tokens, str):
-        raise ValueError("rouge_l takes token sequences; use rouge_l_text for strings")
+    a_tokens = _check_tokens("a_tokens", a_tokens)
+    b_tokens = _check_tokens("b_tokens", b_tokens)
     if not a_tokens or not b_tokens:
         return 0.0
     lcs = lcs_length(a_tokens, b_tokens)
@@ -82,6 +98,8 @@ def rouge_l(a_tokens: Sequence[str], b_tokens: Sequence[str]) -> float:
 
 def rouge_l_text(a: str, b: str) -> float:
     """ROUGE-L F-measure of two strings after :func:`rouge_tokenize`."""
+    _check_text("a", a, blank=True, what="a string")
+    _check_text("b", b, blank=True, what="a string")
     return rouge_l(rouge_tokenize(a), rouge_tokenize(b))
 
 
@@ -106,6 +124,7 @@ def invalid_reason(instruction: str) -> str | None:
     cannot act on (:data:`BLACKLIST`); "Write a program"; starting with punctuation or with
     a character that is not an ASCII letter.
     """
+    _check_text("instruction", instruction, blank=True, what="a string")
     words = instruction.split()
     if len(words) <= 3 or len(words) > 150:
         return "too short" if len(words) <= 3 else "too long"
@@ -151,6 +170,7 @@ class SelfInstructResult:
     def instructions(self, include_seeds: bool = True) -> dict[str, list[str]]:
         """Instruction templates by family (seeds first), ready for
         :func:`~mlbook.llm.tasks.make_examples`."""
+        check_bool("include_seeds", include_seeds)
         out: dict[str, list[str]] = {}
         if include_seeds:
             for s in self.seeds:
@@ -185,20 +205,20 @@ def self_instruct(seed_tasks: Sequence[Example], n_rounds: int, *, per_round: in
     ``rouge_threshold``; otherwise it joins the pool. Only families of the seeds are ever
     generated: a program, unlike a language model, cannot invent a new kind of task.
     """
-    seeds = list(seed_tasks)
-    if not seeds:
-        raise ValueError("seed_tasks is empty: self-instruct needs at least one seed task")
-    if not all(isinstance(s, Example) for s in seeds):
-        raise ValueError("seed_tasks must be Example objects (see make_seed_tasks)")
+    seeds = _check_examples("seed_tasks", seed_tasks)
+    unknown = sorted({s.family for s in seeds} - set(TASK_FAMILIES))
+    if unknown:
+        raise ValueError(f"seed_tasks must be tasks of the book's families (make_seed_tasks), "
+                         f"got the unknown families {unknown}")
     _check_families({s.family for s in seeds})
-    if not isinstance(rouge_threshold, (int, float)) or not 0 <= rouge_threshold <= 1:
-        raise ValueError(f"rouge_threshold must be in [0, 1], got {rouge_threshold!r}")
-    for name, value in (("n_rounds", n_rounds), ("per_round", per_round)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    if not (0 <= p_edit <= 1 and 0 <= p_flawed <= 1):
-        raise ValueError(f"p_edit and p_flawed must be in [0, 1], got {p_edit}, {p_flawed}")
-    rng = random.Random(seed)
+    check_probability("rouge_threshold", rouge_threshold)
+    check_count("n_rounds", n_rounds, minimum=0)
+    check_count("per_round", per_round, minimum=0)
+    check_count("n_seed_demos", n_seed_demos)        # 0 would leave nothing to show
+    check_count("n_machine_demos", n_machine_demos, minimum=0)
+    check_probability("p_edit", p_edit)
+    check_probability("p_flawed", p_flawed)
+    rng = random.Random(check_integer_seed("seed", seed))
     templates = [s.template or s.instruction for s in seeds]
     pool = [(t, tuple(rouge_tokenize(t))) for t in templates]
     kept: list[Candidate] = []

@@ -31,6 +31,9 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ..checks import (ArgumentTypeError, check_callable, check_choice, check_count,
+                      check_instance, check_integer_seed, check_list, check_number)
+
 __all__ = [
     "ALPACA_PROMPT_WITH_INPUT", "ALPACA_PROMPT_NO_INPUT", "format_prompt", "Example",
     "WORDS", "POSITIVE", "NEGATIVE", "FIELDS", "UNITS", "PREFIXES", "QUESTION_PREFIXES",
@@ -56,6 +59,17 @@ ALPACA_PROMPT_NO_INPUT = (
 )
 
 
+def _check_text(name: str, value: Any, *, blank: bool = False,
+                what: str = "a non-empty string") -> str:
+    """A string (``blank``: possibly empty or white space only; otherwise with some text)."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be {what}, got {value!r:.60} of type "
+                                f"{type(value).__name__}")
+    if not blank and not value.strip():
+        raise ValueError(f"{name} must be {what}, got {value!r:.60}")
+    return value
+
+
 def format_prompt(instruction: str, input: str = "", *, template: str | None = None) -> str:
     """The Alpaca prompt for ``instruction`` (and ``input``, if not empty).
 
@@ -64,12 +78,12 @@ def format_prompt(instruction: str, input: str = "", *, template: str | None = N
     ``{input}`` field when ``input`` is given. Raises ``ValueError`` for an empty
     instruction or a template without the fields it needs.
     """
-    if not isinstance(instruction, str) or not instruction.strip():
-        raise ValueError(f"instruction must be a non-empty string, got {instruction!r}")
-    if not isinstance(input, str):
-        raise ValueError(f"input must be a string (empty for no input), got {type(input).__name__}")
+    _check_text("instruction", instruction)
+    _check_text("input", input, blank=True, what="a string (empty for no input)")
     if template is None:
         template = ALPACA_PROMPT_WITH_INPUT if input.strip() else ALPACA_PROMPT_NO_INPUT
+    _check_text("template", template, what="a prompt template (a string with an "
+                                            "{instruction} field) or None")
     fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     if "instruction" not in fields:
         raise ValueError("the template has no {instruction} field; a prompt without its "
@@ -99,6 +113,11 @@ class Example:
     #: what the answer depends on, whatever the wording: the filled-in slots and the input
     #: as JSON (:func:`content_key`); "" for an example written by hand
     content: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_text("instruction", self.instruction)
+        for name in ("input", "output", "family", "template", "content"):
+            _check_text(name, getattr(self, name), blank=True, what="a string")
 
     def prompt(self) -> str:
         """The Alpaca prompt of this example (:func:`format_prompt`)."""
@@ -214,8 +233,13 @@ class TaskFamily:
     make: Callable[[random.Random], tuple[dict[str, Any], str, str]] = field(repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("generation", "classification"):
-            raise ValueError(f"kind must be 'generation' or 'classification', got {self.kind!r}")
+        _check_text("name", self.name)
+        check_choice("kind", self.kind, ("generation", "classification"))
+        for name in ("heads", "tails"):
+            items = check_list(name, getattr(self, name), what="a tuple of instruction parts",
+                               item=lambda n, v: _check_text(n, v, blank=name == "tails"))
+            object.__setattr__(self, name, tuple(items))
+        check_callable("make", self.make, what="a function rng -> (slots, input, output)")
 
     def phrasings(self) -> list[str]:
         """Every instruction template the grammar can produce (prefix x head x tail)."""
@@ -223,17 +247,33 @@ class TaskFamily:
 
     def phrase(self, rng: random.Random) -> str:
         """One instruction template drawn at random from the grammar."""
+        _check_rng(rng)
         return _join(rng.choice(PREFIXES), rng.choice(self.heads), rng.choice(self.tails))
 
     def instance(self, rng: random.Random, instruction: str | None = None) -> Example:
         """A fresh, correct example; ``instruction`` is a template of this family."""
+        _check_rng(rng)
+        if instruction is not None:
+            _check_text("instruction", instruction, what="an instruction template of this "
+                                                         "family (a string) or None")
         template = instruction if instruction is not None else _join("", self.heads[0], "")
         slots, inp, out = self.make(rng)
         content = json.dumps([self.name, sorted(slots.items()), inp])
-        return Example(template.format(**slots), inp, out, self.name, template, content)
+        try:
+            filled = template.format(**slots)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"instruction {template!r} does not fit the family "
+                             f"{self.name!r}: its fields must be among {sorted(slots)} "
+                             f"({type(error).__name__}: {error})") from None
+        return Example(filled, inp, out, self.name, template, content)
 
 
 QUESTION_PREFIXES = ("", "Question: ", "Quick question: ", "Your task: ")
+
+
+def _check_rng(rng: Any, name: str = "rng") -> random.Random:
+    return check_instance(name, rng, random.Random,
+                          what="a random.Random (for example random.Random(0))")
 
 
 def _join(prefix: str, head: str, tail: str) -> str:
@@ -318,13 +358,25 @@ HELDOUT_FAMILIES: tuple[str, ...] = ("uppercase", "last_word", "larger_number")
 
 
 def _check_families(families: Iterable[str] | Mapping[str, TaskFamily]) -> list[str]:
-    names = list(families)
+    names = check_list("families", families, what="a list of task-family names", min_len=0,
+                       item=lambda n, v: _check_text(n, v, what="a task-family name"))
     if not names:
         raise ValueError("families must name at least one task family")
     unknown = [n for n in names if n not in TASK_FAMILIES]
     if unknown:
         raise ValueError(f"unknown task families {unknown}; choose among {list(TASK_FAMILIES)}")
     return names
+
+
+def _check_examples(name: str, examples: Any, *, min_len: int = 1) -> list[Example]:
+    """A list of :class:`Example` (not a string, not a single example), of at least
+    ``min_len`` examples."""
+    found = check_list(name, examples, what="a list of Example objects", min_len=0,
+                       exclude=Example, item=lambda n, v: check_instance(n, v, Example))
+    if len(found) < min_len:
+        raise ValueError(f"{name} is empty: need at least {min_len} Example(s)" if not found
+                         else f"{name} must hold at least {min_len} Examples, got {len(found)}")
+    return found
 
 
 def make_examples(families: Iterable[str], n: int, seed: int = 0, *,
@@ -342,14 +394,19 @@ def make_examples(families: Iterable[str], n: int, seed: int = 0, *,
     ``seed``.
     """
     names = _check_families(families)
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    if where is not None and not callable(where):
-        raise TypeError(f"where must be a callable Example -> bool or None, got {where!r}")
+    check_count("n", n, minimum=0)
+    seed = check_integer_seed("seed", seed)
+    if where is not None:
+        check_callable("where", where, what="a callable Example -> bool or None")
+    if instructions is not None:
+        check_instance("instructions", instructions, Mapping,
+                       what="a dict mapping a family to its instruction templates, or None")
     pools: dict[str, list[str]] = {}
     for name in dict.fromkeys(names):
-        pool = (list(instructions.get(name, [])) if instructions is not None
-                else TASK_FAMILIES[name].phrasings())
+        pool = (check_list(f"instructions[{name!r}]", instructions.get(name, []),
+                           what="a list of instruction templates", min_len=0,
+                           item=lambda n, v: _check_text(n, v))
+                if instructions is not None else TASK_FAMILIES[name].phrasings())
         if pool:
             pools[name] = pool
     if not pools:
@@ -360,7 +417,11 @@ def make_examples(families: Iterable[str], n: int, seed: int = 0, *,
     for i in range(n):
         name = order[i % len(order)]
         for _ in range(10_000):
-            example = TASK_FAMILIES[name].instance(rng, rng.choice(pools[name]))
+            template = rng.choice(pools[name])
+            try:
+                example = TASK_FAMILIES[name].instance(rng, template)
+            except ValueError as error:       # a template with fields the family lacks
+                raise ValueError(f"instructions[{name!r}]: {error}") from None
             if where is None or where(example):
                 break
         else:
@@ -373,8 +434,7 @@ def content_key(example: Example) -> str:
     """What decides ``example``'s answer, whatever the wording: its family, the slots of its
     instruction (the numbers of a sum) and its input. Two examples with the same key have
     the same correct output."""
-    if not isinstance(example, Example):
-        raise TypeError(f"example must be an Example, got {type(example).__name__}")
+    check_instance("example", example, Example)
     return example.content or json.dumps([example.family, example.instruction, example.input])
 
 
@@ -385,8 +445,8 @@ def is_heldout_content(example: Example, share: float = 0.2) -> bool:
     Training draws only contents outside it, held-out instances only contents inside it, so
     a held-out instance is a question never trained on: not a new wording of a seen one.
     """
-    if not isinstance(share, (int, float)) or not 0 < share < 1:
-        raise ValueError(f"share must be in (0, 1), got {share!r}")
+    check_number("share", share, minimum=0.0, maximum=1.0, exclusive_minimum=True,
+                 exclusive_maximum=True)
     digest = hashlib.sha256(content_key(example).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2 ** 64 < share
 
@@ -402,8 +462,8 @@ def answer_baselines(train_examples: Sequence[Example], eval_examples: Sequence[
     A family with no training example gets the majority answer of ``eval_examples``
     itself (an optimistic baseline) and chance from its own answers.
     """
-    if not eval_examples:
-        raise ValueError("eval_examples is empty")
+    train_examples = _check_examples("train_examples", train_examples, min_len=0)
+    eval_examples = _check_examples("eval_examples", eval_examples)
     answers: dict[str, list[str]] = {}
     for ex in train_examples:
         answers.setdefault(ex.family, []).append(ex.output)
@@ -432,9 +492,8 @@ def make_seed_tasks(families: Iterable[str] = TRAIN_FAMILIES, per_family: int = 
     instruction with one instance; these are the book's (much smaller) equivalent.
     """
     names = _check_families(families)
-    if not isinstance(per_family, int) or per_family < 1:
-        raise ValueError(f"per_family must be a positive integer, got {per_family!r}")
-    rng = random.Random(seed)
+    check_count("per_family", per_family)
+    rng = random.Random(check_integer_seed("seed", seed))
     seeds = []
     for name in names:
         fam = TASK_FAMILIES[name]
