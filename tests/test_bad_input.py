@@ -146,7 +146,7 @@ def _mismatched(valid: torch.Tensor) -> list[torch.Tensor]:
 #: Option names some call takes: a drawn "bad choice" is never one of them.
 VALID_CHOICES = ("first", "every", "random", "auto", "mean", "all", "kv_outer", "q_outer",
                  "single", "row", "column", "softmax", "sigmoid", "none", "aux_loss", "bias",
-                 "mixed", "fp32", "varlen", "mask")
+                 "mixed", "fp32", "varlen", "mask", "sum")
 
 KINDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], st.SearchStrategy]]] = {
     "none": (lambda v: None, lambda v: st.none()),
@@ -654,14 +654,18 @@ def _examples() -> dict[str, Example]:
     ex["mlbook.approximation.make_least_squares"] = E(
         ap.make_least_squares, lambda: dict(n=10, w_true=np.array([1.0, 2.0]), noise_std=0.5,
                                             rng=0))
+    # W has shape (..., d): leading axes are a batch of weight vectors (valid), so the bad
+    # extra axis is a trailing one only
+    batch_of_weights = {"W": {"extra_axis": (_extra_axis,
+                                             lambda v: st.just(_extra_axis(v)))}}
     for f in ("least_squares_loss", "gradient_relative_error", "descent_fraction"):
         ex[f"mlbook.approximation.{f}"] = E(getattr(ap, f), lambda: dict(
-            W=np.array([0.5, 1.0]), X=Xls, y=yls))
+            W=np.array([0.5, 1.0]), X=Xls, y=yls), extra=batch_of_weights)
     ex["mlbook.approximation.least_squares_gradient"] = E(
         ap.least_squares_gradient, lambda: dict(W=np.array([0.5, 1.0]), X=Xls, y=yls,
                                                 idx=np.array([0, 2])),
         extra={"idx": {"negative_entry": KINDS["negative_entry"],
-                       "out_of_range": _entry_index_kind(4)}},
+                       "out_of_range": _entry_index_kind(4)}, **batch_of_weights},
         kinds={"idx": ["string", "empty", "extra_axis"]})
     ex["mlbook.approximation.least_squares_solution"] = E(
         ap.least_squares_solution, lambda: dict(X=Xls, y=yls))
@@ -1413,7 +1417,10 @@ def _attention_examples() -> dict[str, Example]:
         at.flash_attention_backward, lambda: dict(
             **qkv(), o=_fwd()[0], lse=_fwd()[1], grad_out=_t(2, 5, 4, seed=3),
             **{k: v for k, v in flash_kw.items() if k != "loop_order"}),
-        extra=flash_extra, accepts=flash_accepts, kinds=flash_kinds)
+        # an lse of -inf is a row whose keys are all masked (valid); +inf is refused
+        extra={**flash_extra, "lse": {"inf_entry": (lambda v: _with_entry(v, INF),
+                                                    lambda v: st.just(_with_entry(v, INF)))}},
+        accepts=flash_accepts, kinds=flash_kinds)
     ex["mlbook.attention.flash_attention"] = E(
         at.flash_attention, lambda: dict(**qkv(), **flash_kw, generator=None),
         extra=flash_extra,
@@ -2116,7 +2123,10 @@ def _llm_examples() -> dict[str, Example]:
         ex[f"mlbook.llm.llama.{f}"] = E(getattr(llama, f), lambda: dict(config=cfg()))
     ex["mlbook.llm.llama.sample_next_token"] = E(llama.sample_next_token, lambda: dict(
         logits=_t(2, 50), temperature=0.8, top_p=0.9, generator=_g(0)),
-        extra={"temperature": COUNT, "top_p": {"zero": KINDS["zero"],
+        # a -inf logit is a token masked out (valid); +inf is refused
+        extra={"logits": {"inf_entry": (lambda v: _with_entry(v, INF),
+                                        lambda v: st.just(_with_entry(v, INF)))},
+               "temperature": COUNT, "top_p": {"zero": KINDS["zero"],
                                                "negative": KINDS["negative"],
                                                "above_one": KINDS["above_one"]}},
         accepts={"generator": {"none": "None: PyTorch's default generator"},

@@ -57,7 +57,7 @@ def test_frames_are_compressed_pngs():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ((1, 0, 1), "control 'slope': slider range is empty"),
+    ((1, 0, 1), "control 'slope': slider step 1 points away from stop"),
     ((0, 1, 0), "control 'slope': slider step must be non-zero"),
     ([], "control 'slope': choice needs at least one value"),
     ("abc", "control 'slope': give a slider"),

@@ -107,16 +107,15 @@ def slider(start: float, stop: float, step: float, *, default: float | None = No
     _check_label_fmt(label, fmt)
     if step == 0:
         raise ValueError("slider step must be non-zero, got 0")
+    if (stop - start) * step < 0:
+        raise ValueError(f"slider step {step!r} points away from stop: from {start} to {stop} "
+                         f"the step must be {'positive' if stop > start else 'negative'}")
     span = (stop - start) / step
     if not math.isfinite(span) or span > MAX_FRAMES:   # before building a huge grid
         raise ValueError(
             f"slider step {step!r} is too small: from {start} to {stop} it gives more than "
             f"{MAX_FRAMES} values (MAX_FRAMES), more frames than a widget may render")
-    n = math.floor(span + 1e-9) + 1
-    if n < 1:
-        raise ValueError(
-            f"slider range is empty: from {start} to {stop} in steps of {step} "
-            "gives no value (is the step's sign right?)")
+    n = math.floor(span + 1e-9) + 1                      # >= 1: span >= 0 after the checks
     # Round away float noise so 0.1 * 3 shows as 0.3 and equals the default the reader typed.
     values = tuple(round(start + i * step, 12) for i in range(n))
     if all(float(v).is_integer() for v in (start, step)):

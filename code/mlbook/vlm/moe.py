@@ -466,6 +466,9 @@ class MoEClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(N, n_inputs)`` -> class logits ``(N, n_classes)``."""
         _check_features("x", x, self.embed.in_features, _dtype_of(self.embed))
+        if x.dim() != 2:
+            raise ValueError(f"x must have shape (N, {self.embed.in_features}): one row of "
+                             f"features per token, got {tuple(x.shape)}")
         h = self.embed(x)
         h = h + self.moe(self.norm(h))
         return self.head(h)
