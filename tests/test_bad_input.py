@@ -166,8 +166,11 @@ KINDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], st.SearchStrategy]]
         lambda s: s not in VALID_CHOICES)),
     # arrays and tensors
     "empty": (_empty, lambda v: st.sampled_from([[], _empty(v)])),
-    "extra_axis": (_extra_axis,
-                   lambda v: st.sampled_from([_extra_axis(v), _extra_axis(v, front=True)])),
+    "extra_axis": (_extra_axis, lambda v: st.just(_extra_axis(v))),       # (..., 1)
+    # two axes in front: (1, 1, ...). Wherever an example accepts "extra_axis" (any shape),
+    # it accepts these too (bad_cases); where leading axes are a batch, it says so.
+    "leading_axes": (lambda v: _extra_axis(v, front=True),
+                     lambda v: st.just(_extra_axis(v, front=True))),
     # tensors only: another kind of dtype; the last axis too short or too long for its siblings
     "wrong_dtype": (lambda v: _other_dtypes(v)[0], lambda v: st.sampled_from(_other_dtypes(v))),
     "mismatched": (lambda v: _mismatched(v)[0], lambda v: st.sampled_from(_mismatched(v))),
@@ -654,18 +657,17 @@ def _examples() -> dict[str, Example]:
     ex["mlbook.approximation.make_least_squares"] = E(
         ap.make_least_squares, lambda: dict(n=10, w_true=np.array([1.0, 2.0]), noise_std=0.5,
                                             rng=0))
-    # W has shape (..., d): leading axes are a batch of weight vectors (valid), so the bad
-    # extra axis is a trailing one only
-    batch_of_weights = {"W": {"extra_axis": (_extra_axis,
-                                             lambda v: st.just(_extra_axis(v)))}}
+    batch_of_weights = {"W": {"leading_axes": "W (..., d): leading axes are a batch of weight "
+                                              "vectors"}}
     for f in ("least_squares_loss", "gradient_relative_error", "descent_fraction"):
         ex[f"mlbook.approximation.{f}"] = E(getattr(ap, f), lambda: dict(
-            W=np.array([0.5, 1.0]), X=Xls, y=yls), extra=batch_of_weights)
+            W=np.array([0.5, 1.0]), X=Xls, y=yls), accepts=batch_of_weights)
     ex["mlbook.approximation.least_squares_gradient"] = E(
         ap.least_squares_gradient, lambda: dict(W=np.array([0.5, 1.0]), X=Xls, y=yls,
                                                 idx=np.array([0, 2])),
         extra={"idx": {"negative_entry": KINDS["negative_entry"],
-                       "out_of_range": _entry_index_kind(4)}, **batch_of_weights},
+                       "out_of_range": _entry_index_kind(4)}},
+        accepts=batch_of_weights,
         kinds={"idx": ["string", "empty", "extra_axis"]})
     ex["mlbook.approximation.least_squares_solution"] = E(
         ap.least_squares_solution, lambda: dict(X=Xls, y=yls))
@@ -2930,9 +2932,13 @@ def bad_cases(example: Example) -> list[tuple[str, str, tuple]]:
         kinds = list(example.kinds.get(arg, _type_kinds(valid) + DOMAINS.get(arg, [])))
         if arg in SEED_NAMES and arg not in example.kinds:
             kinds = [k for k in kinds if k != "none"]   # None: fresh entropy, check_seed
+        if "extra_axis" in kinds and "leading_axes" not in kinds:
+            kinds.append("leading_axes")                 # an array: axes after and before
         table = {k: KINDS[k] for k in kinds}
         table.update(example.extra.get(arg, {}))
-        accepted = example.accepts.get(arg, {})
+        accepted = dict(example.accepts.get(arg, {}))
+        if "extra_axis" in accepted:                     # any shape: leading axes too
+            accepted.setdefault("leading_axes", accepted["extra_axis"])
         for kind, makers in table.items():
             if kind in accepted:
                 continue
