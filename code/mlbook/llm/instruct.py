@@ -238,14 +238,20 @@ def forward_shared_prefix(model: Llama, x: torch.Tensor, prefix: int = 0
     """
     check_instance("model", model, Llama)
     _check_ids("x", x, model)
-    m = model.model
-    b, t = x.shape
-    check_int("prefix", prefix, minimum=0, maximum=t - 1)
+    check_int("prefix", prefix, minimum=0, maximum=x.shape[1] - 1)
     shared = shared_prefix_length(x)
     if prefix > shared:
         raise ValueError(f"prefix must be at most {shared}, the number of leading tokens that "
                          f"every row of x shares, got {prefix} (the rows' hidden states differ "
                          f"from there on)")
+    return _forward_shared_prefix(model, x, prefix)
+
+
+def _forward_shared_prefix(model: Llama, x: torch.Tensor, prefix: int
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`forward_shared_prefix` without the checks (:func:`sft_loss` made them)."""
+    m = model.model
+    b, t = x.shape
     cos, sin = m.rotary_emb(0, t)
     h_pre, h = m.embed_tokens(x[:1, :prefix]), m.embed_tokens(x[:, prefix:])
     mask = torch.ones(t - prefix, t, dtype=torch.bool, device=x.device).tril(prefix)
@@ -295,7 +301,7 @@ def sft_loss(model: Llama, x: torch.Tensor, y: torch.Tensor, *,
     check_bool("share_prefix", share_prefix)
     first = int(keep.float().argmax(dim=1).min())             # earliest position with a loss
     prefix = min(shared_prefix_length(x), first) if share_prefix else 0
-    _, hidden = forward_shared_prefix(model, x, prefix)       # (B, T - prefix, D)
+    _, hidden = _forward_shared_prefix(model, x, prefix)      # (B, T - prefix, D)
     logits = model.lm_head(hidden[keep[:, prefix:]])          # (N, V)
     return F.cross_entropy(logits.float(), y[:, prefix:][keep[:, prefix:]])
 

@@ -934,11 +934,7 @@ def generate_grouped(model: Llama, prompts: Sequence[Sequence[int]], max_new_tok
     rows = [check_array(f"prompts[{i}]", p, ndim=1, integer=True, minimum=0,
                         maximum=vocab - 1).tolist() for i, p in enumerate(prompts)]
     check_int("max_new_tokens", max_new_tokens, minimum=0)
-    longest = max(len(r) for r in rows)
-    if longest + max_new_tokens > model.config.max_seq_len:
-        raise ValueError(f"prompts: the longest prompt ({longest} tokens) + max_new_tokens "
-                         f"({max_new_tokens}) is longer than the context of "
-                         f"{model.config.max_seq_len} tokens")
+    _check_prompts_fit(model, rows, max_new_tokens, name="prompts")
     check_int("eos_id", eos_id, minimum=0, maximum=vocab - 1)
     check_bool("greedy", greedy)
     seed = check_integer_seed("seed", seed)
@@ -960,19 +956,20 @@ def generate_grouped(model: Llama, prompts: Sequence[Sequence[int]], max_new_tok
 
 
 def _check_prompts_fit(model: Llama, prompts: Sequence[Sequence[int]],
-                       max_new_tokens: int) -> None:
+                       max_new_tokens: int, *, name: str = "model") -> None:
     """Tokenised prompts that ``model`` can continue by ``max_new_tokens`` tokens: every
-    token id in its vocabulary, every prompt and its continuation within its context."""
+    token id in its vocabulary, every prompt and its continuation within its context.
+    ``name`` is the argument a message blames (the model, or the prompts themselves)."""
     config = model.config
     top = max((max(p) for p in prompts if p), default=0)
     if top >= config.vocab_size:
-        raise ValueError(f"model: the prompts hold token ids up to {top}, beyond its "
+        raise ValueError(f"{name}: the prompts hold token ids up to {top}, beyond the model's "
                          f"vocabulary (vocab_size={config.vocab_size}): a model of the "
                          f"tokenizer's vocabulary is needed")
     longest = max(len(p) for p in prompts)
     if longest + max_new_tokens > config.max_seq_len:
-        raise ValueError(f"model: the longest prompt ({longest} tokens) + max_new_tokens "
-                         f"({max_new_tokens}) is longer than its context of "
+        raise ValueError(f"{name}: the longest prompt ({longest} tokens) + max_new_tokens "
+                         f"({max_new_tokens}) is longer than the context of "
                          f"{config.max_seq_len} tokens")
 
 
